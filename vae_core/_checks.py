@@ -1,0 +1,48 @@
+"""Small input checks shared by the modules: each raises an error that says what was expected."""
+from __future__ import annotations
+
+import torch
+
+
+def check_tensor(name: str, value, *, min_dim: int = 1, floating: bool = True) -> torch.Tensor:
+    """Return ``value`` if it is a tensor of at least ``min_dim`` dimensions (floating point when asked)."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}; "
+                        f"convert with torch.as_tensor(...).")
+    if value.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimension(s) "
+                         f"(batch first, features last), got shape {tuple(value.shape)}.")
+    if floating and not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}; "
+                        f"use {name}.float().")
+    return value
+
+
+def check_same_shape(**tensors: torch.Tensor) -> None:
+    """Raise ValueError unless all tensors broadcast to a common shape."""
+    names = list(tensors)
+    try:
+        torch.broadcast_shapes(*(t.shape for t in tensors.values()))
+    except RuntimeError:
+        shapes = ", ".join(f"{n}{tuple(tensors[n].shape)}" for n in names)
+        raise ValueError(f"shapes do not match: {shapes}; expected equal (or broadcastable) shapes.") from None
+
+
+def check_positive_int(name: str, value) -> int:
+    """Return ``value`` if it is a positive ``int`` (bool excluded)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__}).")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value}.")
+    return value
+
+
+def check_positive_float(name: str, value) -> float:
+    """Return ``float(value)`` if it is a finite number > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a positive number, got {value!r}.") from None
+    if not (v > 0 and v < float("inf")):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return v
