@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import platform
@@ -71,7 +72,7 @@ def chapter_data(split: str = "train", name: str | None = None, binarize=None, q
                f"8x8 'digits' instead (results will differ from the text). {err}")
         ds = data.load("digits", split=split, binarize=binarize)
     if quick_mode() and quick_size is not None and len(ds) > quick_size:
-        ds = ds.subset(quick_size)
+        ds = dataclasses.replace(ds, x=ds.x[:quick_size], y=None if ds.y is None else ds.y[:quick_size])
     return ds
 
 
