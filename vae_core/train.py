@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 
 from ._checks import check_positive_float, check_positive_int, check_tensor
+from .data import minibatches
 
 __all__ = ["History", "fit", "evaluate_elbo", "resolve_device"]
 
@@ -132,8 +133,7 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
             n = len(x_epoch)
             b = beta_at(epoch)
             total = torch.zeros((), dtype=torch.float64, device=device)
-            for idx in torch.randperm(n, generator=cpu_gen).to(device).split(batch_size):
-                xb = x_epoch[idx]
+            for xb in minibatches(x_epoch, batch_size, generator=cpu_gen):
                 terms = model.elbo(xb, n_samples=n_samples, beta=b, kl=kl, generator=gen)
                 loss = -terms.elbo.mean()
                 opt.zero_grad(set_to_none=True)
