@@ -17,7 +17,7 @@ import time
 
 import torch
 
-__all__ = ["quick_mode", "pick", "chapter_data", "start_chapter", "ChapterTimer", "notice"]
+__all__ = ["quick_mode", "pick", "epochs_for", "chapter_data", "start_chapter", "ChapterTimer", "notice"]
 
 
 def quick_mode() -> bool:
@@ -28,6 +28,17 @@ def quick_mode() -> bool:
 def pick(quick, full):
     """``quick`` in quick mode, ``full`` otherwise: ``epochs = pick(1, 30)``."""
     return quick if quick_mode() else full
+
+
+def epochs_for(n_train: int, examples: int = 120_000, quick: int = 2, max_epochs: int = 30) -> int:
+    """Epochs that show the model about ``examples`` training images (at least 1, at most ``max_epochs``).
+
+    Keeps a chapter's full-mode run time roughly the same whether it trains on the 8,000-image
+    MNIST subset or on 60,000 images; in quick mode returns ``quick``.
+    """
+    if quick_mode():
+        return quick
+    return max(1, min(max_epochs, round(examples / max(1, n_train))))
 
 
 def _in_notebook() -> bool:
