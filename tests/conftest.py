@@ -19,3 +19,14 @@ def mc_close(estimate_samples: torch.Tensor, exact: float, n_se: float = 4.0, at
     mean = estimate_samples.double().mean().item()
     se = estimate_samples.double().std().item() / len(estimate_samples) ** 0.5
     assert abs(mean - exact) <= n_se * se + atol, f"MC mean {mean:.6g} vs exact {exact:.6g} (se {se:.3g})"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one thread avoids OpenMP synchronisation costs (much faster on a busy machine).
+
+    Use it for a whole module with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

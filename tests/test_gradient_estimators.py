@@ -6,7 +6,6 @@ import json
 import math
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,17 +15,10 @@ from scipy import stats
 from vae_core import estimator_widgets as W
 from vae_core import estimators as E
 from vae_core.distributions import gaussian_log_prob
+from vae_core.widgets import esm_source
 
 N_SE = 4.5  # a few standard errors; with ~20 coordinates per test a false alarm is rare (and seeded)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread avoids OpenMP synchronisation costs (much faster on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # see conftest.py
 
 
 def assert_unbiased(per_sample: torch.Tensor, exact: torch.Tensor, n_se: float = N_SE):
@@ -305,7 +297,6 @@ def test_log_prob_used_by_the_gaussian_wrapper_is_the_diagonal_gaussian():
 
 # ------------------------------------------------------------------ the estimator explorer and its JavaScript
 
-JS = Path(__file__).resolve().parents[1] / "vae_core" / "static" / "estimator_explorer.js"
 SETTINGS = [("quadratic", 0.4, 1.3, 1.0), ("exp", 0.3, 0.8, 0.7), ("cos", 0.5, 1.0, 2.0), ("step", 0.3, 0.5, 0.1)]
 
 
@@ -369,7 +360,8 @@ def test_explorer_js_maths_equals_python(tmp_path):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    shutil.copy(JS, tmp_path / "estimator_explorer.mjs")
+    # the module the browser gets: estimator_explorer.js with widget_common.js inlined
+    (tmp_path / "estimator_explorer.mjs").write_text(esm_source("estimator_explorer.js"), encoding="utf-8")
     settings = json.dumps(SETTINGS)
     (tmp_path / "harness.mjs").write_text(f"""
 import * as X from "./estimator_explorer.mjs";

@@ -3,7 +3,6 @@ import json
 import math
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,19 +11,10 @@ from scipy import integrate, stats
 
 from vae_core import estimators as E
 from vae_core import estimator_widgets as W
+from vae_core.widgets import esm_source
 
-ROOT = Path(__file__).resolve().parents[1]
-JS = ROOT / "vae_core" / "static" / "gumbel_explorer.js"
 EULER_GAMMA = 0.5772156649015329
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread avoids OpenMP synchronisation costs (much faster on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # see conftest.py
 
 
 # ------------------------------------------------------------------ Gumbel noise
@@ -289,7 +279,8 @@ def node_module(tmp_path):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    shutil.copy(JS, tmp_path / "gumbel_explorer.mjs")
+    # the module the browser gets: gumbel_explorer.js with widget_common.js inlined
+    (tmp_path / "gumbel_explorer.mjs").write_text(esm_source("gumbel_explorer.js"), encoding="utf-8")
     return node, tmp_path
 
 

@@ -3,7 +3,6 @@ import json
 import math
 import shutil
 import subprocess
-from importlib import resources
 
 import pytest
 import torch
@@ -11,15 +10,16 @@ import traitlets
 
 from vae_core import toy
 from vae_core.inference_widgets import ELBOExplorer, KLExplorer
+from vae_core.widgets import esm_source
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (apt-get install nodejs)")
 
 
 def run_js(tmp_path, module: str, body: str):
-    """Import ``vae_core/static/<module>`` under node (as an ES module) and print ``body``'s JSON."""
-    src = resources.files("vae_core").joinpath("static", module).read_text(encoding="utf-8")
-    (tmp_path / "mod.mjs").write_text(src, encoding="utf-8")
+    """Import ``vae_core/static/<module>`` under node (as the ES module the browser gets, helpers
+    inlined) and print ``body``'s JSON."""
+    (tmp_path / "mod.mjs").write_text(esm_source(module), encoding="utf-8")
     (tmp_path / "harness.mjs").write_text(
         f'import * as M from "./mod.mjs";\nconst out = (() => {{ {body} }})();\n'
         f"console.log(JSON.stringify(out));\n", encoding="utf-8")

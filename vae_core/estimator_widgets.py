@@ -26,7 +26,6 @@ Typical use (the explorer must be the value of the cell, or passed to ``display`
 from __future__ import annotations
 
 import math
-from importlib import resources
 from typing import Sequence
 
 import anywidget
@@ -34,6 +33,7 @@ import numpy as np
 import traitlets
 
 from .estimators import check_tau
+from .widgets import esm_source
 
 __all__ = ["GumbelSoftmaxExplorer", "mulberry32_uniforms", "gumbel_from_uniform", "relaxed_samples",
            "U_MIN", "U_MAX", "EstimatorExplorer", "normals", "estimator_samples", "exact_gradient",
@@ -43,10 +43,6 @@ _MASK = 0xFFFFFFFF
 #: the clamp of the uniforms before the double logarithm (the same numbers as in the JS).
 U_MIN = 1e-12
 U_MAX = 1 - 1e-12
-
-
-def _static_text(name: str) -> str:
-    return resources.files("vae_core").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def _imul(a: int, b: int) -> int:
@@ -114,7 +110,7 @@ class GumbelSoftmaxExplorer(anywidget.AnyWidget):
     move the sliders. :meth:`samples` returns the same points as the browser draws.
     """
 
-    _esm = _static_text("gumbel_explorer.js")
+    _esm = esm_source("gumbel_explorer.js")
 
     logits = traitlets.List(traitlets.Float()).tag(sync=True)
     tau = traitlets.Float(0.5).tag(sync=True)
@@ -232,7 +228,7 @@ class EstimatorExplorer(anywidget.AnyWidget):
     :meth:`samples` returns the per-sample estimates the browser draws.
     """
 
-    _esm = _static_text("estimator_explorer.js")
+    _esm = esm_source("estimator_explorer.js")
 
     function = traitlets.Unicode("quadratic").tag(sync=True)
     k = traitlets.Float(1.0).tag(sync=True)

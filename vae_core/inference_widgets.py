@@ -16,19 +16,15 @@ JavaScript under ``node`` and compare.
 from __future__ import annotations
 
 import math
-from importlib import resources
 
 import anywidget
 import torch
 import traitlets
 
 from . import toy
+from .widgets import _static_text, esm_source
 
 __all__ = ["ELBOExplorer", "KLExplorer"]
-
-
-def _static_text(name: str) -> str:
-    return resources.files("vae_core").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def _positive(name: str, value: float) -> float:
@@ -44,6 +40,14 @@ def _range(name: str, value, positive: bool = False) -> list:
     return [float(v) for v in value]
 
 
+def _validator(check, *names: str, **kwargs):
+    """A traitlets validator of the traits ``names``: ``check(trait name, proposed value, **kwargs)``."""
+    @traitlets.validate(*names)
+    def _validate(self, proposal):
+        return check(proposal["trait"].name, proposal["value"], **kwargs)
+    return _validate
+
+
 class ELBOExplorer(anywidget.AnyWidget):
     r"""ELBO, KL gap and :math:`\log p(x)` for a Gaussian :math:`q` on a 1-D linear-Gaussian model.
 
@@ -56,7 +60,7 @@ class ELBOExplorer(anywidget.AnyWidget):
         title: heading shown above the explorer.
     """
 
-    _esm = _static_text("elbo_explorer.js")
+    _esm = esm_source("elbo_explorer.js")
     _css = _static_text("inference_widgets.css")
 
     x = traitlets.Float(2.0).tag(sync=True)
@@ -69,17 +73,9 @@ class ELBOExplorer(anywidget.AnyWidget):
     std_range = traitlets.List(traitlets.Float(), default_value=[0.05, 3.0]).tag(sync=True)
     title = traitlets.Unicode("ELBO explorer: log p(x) = ELBO + KL(q || p(z|x))").tag(sync=True)
 
-    @traitlets.validate("sigma", "q_std")
-    def _check_positive(self, proposal):
-        return _positive(proposal["trait"].name, proposal["value"])
-
-    @traitlets.validate("z_range")
-    def _check_z_range(self, proposal):
-        return _range("z_range", proposal["value"])
-
-    @traitlets.validate("std_range")
-    def _check_std_range(self, proposal):
-        return _range("std_range", proposal["value"], positive=True)
+    _check_positive = _validator(_positive, "sigma", "q_std")
+    _check_z_range = _validator(_range, "z_range")
+    _check_std_range = _validator(_range, "std_range", positive=True)
 
     def model(self) -> toy.LinearGaussian:
         """The explorer's model as a :class:`vae_core.toy.LinearGaussian`."""
@@ -123,7 +119,7 @@ class KLExplorer(anywidget.AnyWidget):
         title: heading shown above the explorer.
     """
 
-    _esm = _static_text("kl_explorer.js")
+    _esm = esm_source("kl_explorer.js")
     _css = _static_text("inference_widgets.css")
 
     separation = traitlets.Float(4.0).tag(sync=True)
@@ -135,9 +131,7 @@ class KLExplorer(anywidget.AnyWidget):
     std_range = traitlets.List(traitlets.Float(), default_value=[0.1, 4.0]).tag(sync=True)
     title = traitlets.Unicode("Forward vs reverse KL: fitting one Gaussian to two modes").tag(sync=True)
 
-    @traitlets.validate("component_std", "q_std")
-    def _check_positive(self, proposal):
-        return _positive(proposal["trait"].name, proposal["value"])
+    _check_positive = _validator(_positive, "component_std", "q_std")
 
     @traitlets.validate("separation")
     def _check_separation(self, proposal):
@@ -153,13 +147,8 @@ class KLExplorer(anywidget.AnyWidget):
             raise traitlets.TraitError(f"weight must lie strictly between 0 and 1, got {v!r}.")
         return v
 
-    @traitlets.validate("mean_range")
-    def _check_mean_range(self, proposal):
-        return _range("mean_range", proposal["value"])
-
-    @traitlets.validate("std_range")
-    def _check_std_range(self, proposal):
-        return _range("std_range", proposal["value"], positive=True)
+    _check_mean_range = _validator(_range, "mean_range")
+    _check_std_range = _validator(_range, "std_range", positive=True)
 
     def mixture(self) -> toy.GaussianMixture1D:
         """The target as a :class:`vae_core.toy.GaussianMixture1D`."""

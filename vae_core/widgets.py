@@ -52,6 +52,48 @@ def _static_text(name: str) -> str:
     return resources.files("vae_core").joinpath("static", name).read_text(encoding="utf-8")
 
 
+def esm_source(name: str) -> str:
+    """The anywidget ``_esm`` of ``static/<name>``, with its imports of sibling files inlined.
+
+    anywidget loads a front end as one ES module string, which cannot import another file. A front
+    end may still write ``import { a, b as c } from "./widget_common.js";`` (which is how it reads
+    on disk): each such line becomes the sibling's source, run in its own scope and returning its
+    exported declarations (``export function|const|let|class NAME``), followed by
+    ``const { a, b: c } = ...;``. Only the names imported enter the widget's scope, as with a real
+    import. An imported name the sibling does not export, or a sibling that imports or exports in
+    any other way, is an error.
+    """
+    import re
+
+    importer = re.compile(r'^import\s*\{([^}]*)\}\s*from\s*"\./([\w.-]+\.js)";?[ \t]*$', re.M)
+    declared = re.compile(r"^export\s+((?:async\s+)?function\*?|const|let|class)\s+([A-Za-z_$][\w$]*)", re.M)
+    inlined: dict[str, str] = {}   # sibling file -> the constant holding its exports
+
+    def inline(match: re.Match) -> str:
+        sibling = match.group(2)
+        src = _static_text(sibling)
+        exports = [m.group(2) for m in declared.finditer(src)]
+        body = declared.sub(lambda m: f"{m.group(1)} {m.group(2)}", src)
+        if re.search(r"^\s*(import|export)\b", body, re.M):
+            raise ValueError(f"static/{sibling} may only export declarations and may not import (inlined into {name}).")
+        pairs = []
+        for item in filter(None, (part.strip() for part in match.group(1).split(","))):
+            imported, _, local = (w.strip() for w in item.partition(" as "))
+            if imported not in exports:
+                raise ValueError(f"static/{name} imports {imported!r}, which static/{sibling} does not export.")
+            pairs.append(imported if not local or local == imported else f"{imported}: {local}")
+        lines = []
+        if sibling not in inlined:
+            inlined[sibling] = "__" + re.sub(r"\W", "_", sibling)
+            lines += [f"// ---- static/{sibling}, inlined by vae_core.widgets.esm_source",
+                      f"const {inlined[sibling]} = (() => {{", body.rstrip("\n"),
+                      f"return {{ {', '.join(exports)} }};", "})();"]
+        lines.append(f"const {{ {', '.join(pairs)} }} = {inlined[sibling]};")
+        return "\n".join(lines)
+
+    return importer.sub(inline, _static_text(name))
+
+
 def _b64_float32(t: torch.Tensor) -> str:
     """Base64 of the tensor's values as little-endian float32, row-major."""
     arr = t.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy().astype("<f4", copy=False)

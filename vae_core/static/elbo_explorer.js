@@ -10,9 +10,12 @@
 //   gap               = KL(q || p(z|x)),   and ELBO + gap = log p(x) exactly.
 //
 // Exports the pure functions (tested under node against vae_core.toy.LinearGaussian) and the
-// anywidget module `default { render }`.
+// anywidget module `default { render }`. The helpers come from widget_common.js (see there).
 
-const LOG_2PI = Math.log(2 * Math.PI);
+import {
+  LOG_2PI, el, slider, bindSliders, firstDraw, makeCanvas, clearCanvas, gridImage, meanStdPlane,
+  densityAxes, fillCurve, strokeCurve, drawLegend,
+} from "./widget_common.js";
 
 // KL(N(m1, s1^2) || N(m2, s2^2))
 export function klNormal(m1, s1, m2, s2) {
@@ -57,49 +60,6 @@ export function elboTerms({ x, w, b, sigma, m, s }) {
     postMean: post.mean,
     postStd: post.std,
   };
-}
-
-// ---------------------------------------------------------------- drawing helpers
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function makeCanvas(width, height, label) {
-  const canvas = el("canvas", "vae-iw-canvas");
-  const ratio = (typeof window !== "undefined" && window.devicePixelRatio) || 1;
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
-  canvas.style.width = `${width}px`;
-  canvas.style.height = `${height}px`;
-  canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", label);
-  const ctx = canvas.getContext("2d");
-  ctx.scale(ratio, ratio);
-  return { canvas, ctx, width, height };
-}
-
-const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-
-function viridis(t) {
-  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
-  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
-  const f = x - i;
-  return VIRIDIS[i].map((c, k) => Math.round(c + f * (VIRIDIS[i + 1][k] - c)));
-}
-
-function slider(label, min, max, step, value, format) {
-  const row = el("label", "vae-iw-row");
-  const name = el("span", "vae-iw-name", label);
-  const input = el("input", "vae-iw-slider");
-  Object.assign(input, { type: "range", min: String(min), max: String(max), step: String(step) });
-  input.value = String(value);
-  const out = el("span", "vae-iw-value", format(value));
-  row.append(name, input, out);
-  return { row, input, out, format };
 }
 
 const COLORS = { prior: "#888888", post: "#111111", q: "#1f77b4", elbo: "#1f77b4", gap: "#d62728", recon: "#2ca02c" };
@@ -155,84 +115,35 @@ function render({ model, el: host }) {
   let landscape = null;
   function computeLandscape() {
     const vals = new Float64Array(NM * NS);
-    let lo = Infinity, hi = -Infinity;
     for (let j = 0; j < NS; j++) {
       const s = Math.exp(Math.log(slo) + ((j + 0.5) / NS) * (Math.log(shi) - Math.log(slo)));
       for (let i = 0; i < NM; i++) {
         const m = zlo + ((i + 0.5) / NM) * (zhi - zlo);
-        const v = expectedLogLik(state.x, state.w, state.b, state.sigma, m, s) - klPrior(m, s);
-        vals[j * NM + i] = v;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
+        vals[j * NM + i] = expectedLogLik(state.x, state.w, state.b, state.sigma, m, s) - klPrior(m, s);
       }
     }
-    // colour by the gap below the best value, on a log scale: detail near the optimum
-    const img = document.createElement("canvas");
-    img.width = NM;
-    img.height = NS;
-    const ictx = img.getContext("2d");
-    const data = ictx.createImageData(NM, NS);
-    const top = Math.log1p(hi - lo);
-    for (let j = 0; j < NS; j++) {
-      for (let i = 0; i < NM; i++) {
-        const t = 1 - Math.log1p(hi - vals[j * NM + i]) / top;
-        const [r, g, bl] = viridis(t);
-        const p = 4 * ((NS - 1 - j) * NM + i); // large s at the top
-        data.data[p] = r; data.data[p + 1] = g; data.data[p + 2] = bl; data.data[p + 3] = 255;
-      }
-    }
-    ictx.putImageData(data, 0, 0);
-    landscape = img;
+    // colour by the gap below the best value, on a log scale: detail near the optimum (large s at the top)
+    landscape = gridImage(vals, NM, NS, (v, lo, hi) => 1 - Math.log1p(hi - v) / Math.log1p(hi - lo));
   }
 
-  const toPx = {
-    m: (m) => 34 + ((m - zlo) / (zhi - zlo)) * (land.width - 44),
-    s: (s) => 8 + (1 - (Math.log(s) - Math.log(slo)) / (Math.log(shi) - Math.log(slo))) * (land.height - 38),
-  };
+  const plane = meanStdPlane(land, { L: 34, T: 8, R: 10, B: 30 }, [zlo, zhi], [slo, shi]);
 
   function drawLandscape(t) {
     const { ctx, width, height } = land;
-    ctx.clearRect(0, 0, width, height);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, width, height);
-    ctx.imageSmoothingEnabled = true;
-    ctx.drawImage(landscape, 34, 8, width - 44, height - 38);
-    ctx.strokeStyle = "#333";
-    ctx.strokeRect(34, 8, width - 44, height - 38);
-    ctx.fillStyle = "#222";
-    ctx.font = "11px sans-serif";
-    ctx.textAlign = "center";
-    ctx.fillText("q mean m", 34 + (width - 44) / 2, height - 4);
-    ctx.fillText(String(zlo), 34, height - 17);
+    plane.drawMap(landscape, "q std s (log scale)");
+    ctx.fillText("q mean m", plane.frame.L + plane.w / 2, height - 4);
     ctx.fillText(String(zhi), width - 10, height - 17);
-    ctx.save();
-    ctx.translate(10, 8 + (height - 38) / 2);
-    ctx.rotate(-Math.PI / 2);
-    ctx.fillText("q std s (log scale)", 0, 0);
-    ctx.restore();
-    ctx.textAlign = "right";
-    ctx.fillText(String(shi), 32, 16);
-    ctx.fillText(String(slo), 32, height - 30);
     // exact posterior (star) and current q (circle)
-    const px = toPx.m(t.postMean), py = toPx.s(t.postStd);
     ctx.fillStyle = "#fff";
     ctx.font = "16px sans-serif";
-    ctx.textAlign = "center";
-    ctx.fillText("\u2605", px, py + 6);
-    ctx.beginPath();
-    ctx.arc(toPx.m(state.m), toPx.s(state.s), 5, 0, 2 * Math.PI);
-    ctx.lineWidth = 2;
-    ctx.strokeStyle = "#d62728";
-    ctx.stroke();
-    ctx.lineWidth = 1;
+    ctx.fillText("\u2605", plane.x(t.postMean), plane.y(t.postStd) + 6);
+    plane.ring(state.m, state.s);
   }
 
   function drawDensities(t) {
     const { ctx, width, height } = dens;
     const L = 40, R = 10, T = 22, B = 30;
-    ctx.clearRect(0, 0, width, height);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, width, height);
+    clearCanvas(dens);
     const N = 400;
     const zs = Array.from({ length: N }, (_, i) => zlo + (i / (N - 1)) * (zhi - zlo));
     const curves = {
@@ -243,62 +154,22 @@ function render({ model, el: host }) {
     const ymax = 1.08 * Math.max(...curves.prior, ...curves.post, ...curves.q);
     const X = (z) => L + ((z - zlo) / (zhi - zlo)) * (width - L - R);
     const Y = (p) => height - B - (p / ymax) * (height - B - T);
-    // axes
-    ctx.strokeStyle = "#444";
-    ctx.beginPath();
-    ctx.moveTo(L, T - 4); ctx.lineTo(L, height - B); ctx.lineTo(width - R, height - B);
-    ctx.stroke();
-    ctx.fillStyle = "#222";
-    ctx.font = "11px sans-serif";
-    ctx.textAlign = "center";
-    for (let z = Math.ceil(zlo); z <= zhi; z++) {
-      ctx.fillText(String(z), X(z), height - B + 13);
-    }
-    ctx.fillText("latent z", L + (width - L - R) / 2, height - 3);
-    ctx.save();
-    ctx.translate(11, T + (height - B - T) / 2);
-    ctx.rotate(-Math.PI / 2);
-    ctx.fillText("density", 0, 0);
-    ctx.restore();
-    // q filled
-    ctx.fillStyle = "rgba(31,119,180,0.25)";
-    ctx.beginPath();
-    ctx.moveTo(X(zs[0]), Y(0));
-    zs.forEach((z, i) => ctx.lineTo(X(z), Y(curves.q[i])));
-    ctx.lineTo(X(zs[N - 1]), Y(0));
-    ctx.fill();
-    const line = (ys, color, dash, width_) => {
-      ctx.strokeStyle = color;
-      ctx.setLineDash(dash);
-      ctx.lineWidth = width_;
-      ctx.beginPath();
-      zs.forEach((z, i) => (i ? ctx.lineTo(X(z), Y(ys[i])) : ctx.moveTo(X(z), Y(ys[i]))));
-      ctx.stroke();
-      ctx.setLineDash([]);
-      ctx.lineWidth = 1;
-    };
-    line(curves.prior, COLORS.prior, [5, 4], 1.5);
-    line(curves.post, COLORS.post, [], 2);
-    line(curves.q, COLORS.q, [], 2);
-    // legend
-    const items = [["prior p(z)", COLORS.prior, [5, 4]], ["posterior p(z|x)", COLORS.post, []], ["q(z)", COLORS.q, []]];
-    ctx.textAlign = "left";
-    items.forEach(([name, color, dash], k) => {
-      const x0 = L + 10 + k * 130;
-      ctx.strokeStyle = color; ctx.setLineDash(dash); ctx.lineWidth = 2;
-      ctx.beginPath(); ctx.moveTo(x0, 10); ctx.lineTo(x0 + 22, 10); ctx.stroke();
-      ctx.setLineDash([]); ctx.lineWidth = 1;
-      ctx.fillStyle = "#222";
-      ctx.fillText(name, x0 + 27, 14);
-    });
+    densityAxes(dens, { L, R, T, B }, [zlo, zhi], X, "latent z");
+    fillCurve(ctx, zs, curves.q, X, Y, "rgba(31,119,180,0.25)");
+    strokeCurve(ctx, zs, curves.prior, X, Y, COLORS.prior, [5, 4], 1.5);
+    strokeCurve(ctx, zs, curves.post, X, Y, COLORS.post, [], 2);
+    strokeCurve(ctx, zs, curves.q, X, Y, COLORS.q, [], 2);
+    drawLegend(ctx, [
+      { name: "prior p(z)", color: COLORS.prior, dash: [5, 4] },
+      { name: "posterior p(z|x)", color: COLORS.post, dash: [] },
+      { name: "q(z)", color: COLORS.q, dash: [] },
+    ], L + 10, 130, 22, 27);
   }
 
   function drawBars(t) {
     // a number line (nats): ELBO bar from the left edge, gap bar on top of it up to log p(x)
     const { ctx, width, height } = bars;
-    ctx.clearRect(0, 0, width, height);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, width, height);
+    clearCanvas(bars);
     const L = 40, R = 20;
     const hiV = t.logEvidence + 0.5;
     const loV = Math.min(t.elbo, t.logEvidence) - Math.max(1, 0.15 * Math.abs(t.logEvidence - t.elbo));
@@ -354,81 +225,36 @@ function render({ model, el: host }) {
     root.dataset.draws = String(Number(root.dataset.draws || 0) + 1);
   }
 
-  const TRAIT = { m: "q_mean", s: "q_std", x: "x", w: "w", sigma: "sigma" };
-  // Our own model.set calls fire change events one trait at a time; ignore them (otherwise the
-  // first event would read the traits not yet written and undo part of the move).
-  let pushing = false;
-  function push() {
-    pushing = true;
-    try {
-      for (const [k, trait] of Object.entries(TRAIT)) model.set(trait, state[k]);
-      model.save_changes();
-    } catch (err) {
-      /* no kernel behind a static page */
-    } finally {
-      pushing = false;
-    }
-  }
-  function syncSliders() {
-    for (const [k, sl] of Object.entries(sliders)) {
-      const v = k === "s" ? Math.log(state.s) : state[k];
-      sl.input.value = String(v);
-      sl.out.textContent = sl.format(v);
-    }
-  }
-
-  for (const [k, sl] of Object.entries(sliders)) {
-    sl.input.addEventListener("input", () => {
-      const v = parseFloat(sl.input.value);
-      state[k] = k === "s" ? Math.exp(v) : v;
-      sl.out.textContent = sl.format(v);
+  const binding = bindSliders(model, {
+    state, sliders, traits: { m: "q_mean", s: "q_std", x: "x", w: "w", sigma: "sigma" }, logKeys: ["s"],
+    onInput: (k) => {
       if (k === "x" || k === "w" || k === "sigma") computeLandscape();
       draw();
-    });
-    sl.input.addEventListener("change", push);
-  }
+    },
+    onModelChange: (read) => {
+      read();
+      computeLandscape();
+      draw();
+    },
+  });
+  const moveQ = (m, s) => {
+    state.m = m;
+    state.s = s;
+    binding.sync();
+    draw();
+    binding.push();
+  };
   snap.addEventListener("click", () => {
     const post = posterior(state.x, state.w, state.b, state.sigma);
-    state.m = Math.min(zhi, Math.max(zlo, post.mean));
-    state.s = Math.min(shi, Math.max(slo, post.std));
-    syncSliders();
-    draw();
-    push();
+    moveQ(Math.min(zhi, Math.max(zlo, post.mean)), Math.min(shi, Math.max(slo, post.std)));
   });
-  land.canvas.addEventListener("click", (ev) => {
-    const rect = land.canvas.getBoundingClientRect();
-    const px = ((ev.clientX - rect.left) / rect.width) * land.width;
-    const py = ((ev.clientY - rect.top) / rect.height) * land.height;
-    const fm = (px - 34) / (land.width - 44), fs = 1 - (py - 8) / (land.height - 38);
-    if (fm < 0 || fm > 1 || fs < 0 || fs > 1) return;
-    state.m = zlo + fm * (zhi - zlo);
-    state.s = Math.exp(Math.log(slo) + fs * (Math.log(shi) - Math.log(slo)));
-    syncSliders();
-    draw();
-    push();
-  });
+  plane.onClick(moveQ);
 
-  const onChange = () => {
-    if (pushing) return;
-    for (const [k, trait] of Object.entries(TRAIT)) state[k] = model.get(trait);
-    syncSliders();
+  firstDraw(root, () => {
     computeLandscape();
     draw();
-  };
-  const events = Object.values(TRAIT).map((t) => `change:${t}`);
-  for (const ev of events) model.on(ev, onChange);
-
-  try {
-    computeLandscape();
-    draw();
-    root.dataset.ready = "1";
-  } catch (err) {
-    root.appendChild(el("div", "vae-iw-error", `Could not draw the explorer: ${err.message}`));
-    throw err;
-  }
-  return () => {
-    for (const ev of events) model.off(ev, onChange);
-  };
+  });
+  return binding.dispose;
 }
 
 export default { render };

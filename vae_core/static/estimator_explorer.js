@@ -7,17 +7,11 @@
 //
 // Exports (pure, tested under node against Python): mulberry32, normals, FUNCTIONS, exactGradient,
 // estimates, summary, optimalBaseline, niceTicks; and the anywidget `default { render }`.
+// The helpers come from widget_common.js (see there).
 
-export function mulberry32(seed) {
-  let a = seed >>> 0;
-  return function next() {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32, styledEl as el, styledCanvas, saveChanges } from "./widget_common.js";
+
+export { mulberry32 };
 
 // n standard normals by Box-Muller, two uniforms per normal (u1 kept away from 0).
 export function normals(seed, n) {
@@ -107,13 +101,6 @@ export function optimalBaseline(name, mu, sigma, k, eps) {
 
 // ---------------------------------------------------------------- the widget
 
-function el(tag, style, text) {
-  const node = document.createElement(tag);
-  if (style) node.style.cssText = style;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 // Round tick positions (1, 2 or 5 times a power of ten) inside [lo, hi].
 export function niceTicks(lo, hi, count = 5) {
   const raw = (hi - lo) / count;
@@ -144,11 +131,8 @@ function render({ model, el: host }) {
   root.className = "vae-estimators";
   const title = model.get("title");
   if (title) root.appendChild(el("div", "font-weight:600;margin-bottom:4px", title));
-  const canvas = el("canvas", `width:${W}px;max-width:100%;border:1px solid #eee`);
-  canvas.width = W;
-  canvas.height = H;
-  canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", "histograms of the two gradient estimators");
+  const canvas = styledCanvas(`width:${W}px;max-width:100%;border:1px solid #eee`, W, H,
+    "histograms of the two gradient estimators");
   root.appendChild(canvas);
 
   const controls = el("div", "display:flex;flex-direction:column;gap:4px;margin-top:6px");
@@ -287,11 +271,7 @@ function render({ model, el: host }) {
     model.set("sigma", state.sigma);
     model.set("baseline", state.b);
     model.set("seed", state.seed);
-    try {
-      model.save_changes();
-    } catch (err) {
-      /* no kernel behind this page */
-    }
+    saveChanges(model);
   }
 
   const keys = ["function", "k", "mu", "sigma", "baseline", "seed"];

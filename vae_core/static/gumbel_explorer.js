@@ -7,20 +7,13 @@
 //
 // Exports (pure, tested under node against Python): mulberry32, uniforms, gumbelFromUniform,
 // softmax, gumbelSoftmax, relaxedSamples, summarize, simplexXY; and the anywidget `default { render }`.
+// The helpers come from widget_common.js (see there).
+
+import { mulberry32, styledEl as el, styledCanvas, saveChanges } from "./widget_common.js";
+
+export { mulberry32 };
 
 // ---------------------------------------------------------------- the maths, in plain JS
-
-// A small seeded generator of uniforms in [0, 1): mulberry32 (32-bit state, period 2^32).
-export function mulberry32(seed) {
-  let a = seed >>> 0;
-  return function next() {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // n uniforms from the seed, in order.
 export function uniforms(seed, n) {
@@ -106,13 +99,6 @@ export function simplexXY(y, vertices) {
 const COLORS = ["#1f77b4", "#d95f02", "#2ca02c"];
 const CATEGORY = ["category 1", "category 2", "category 3"];
 
-function el(tag, style, text) {
-  const node = document.createElement(tag);
-  if (style) node.style.cssText = style;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function fmt(v) {
   return v.map((x) => x.toFixed(3)).join(", ");
 }
@@ -132,11 +118,8 @@ function render({ model, el: host }) {
   const title = model.get("title");
   const left = el("div");
   if (title) left.appendChild(el("div", "font-weight:600;margin-bottom:4px", title));
-  const canvas = el("canvas", `width:${size}px;height:${size}px;border:1px solid #eee`);
-  canvas.width = size;
-  canvas.height = size;
-  canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", "Gumbel-softmax samples on the 3-category simplex");
+  const canvas = styledCanvas(`width:${size}px;height:${size}px;border:1px solid #eee`, size, size,
+    "Gumbel-softmax samples on the 3-category simplex");
   left.appendChild(canvas);
   const legend = el("div", "font-size:12px;color:#444;max-width:340px");
   legend.textContent = "dots: relaxed samples y, coloured by argmax (the Gumbel-max sample); " +
@@ -252,11 +235,7 @@ function render({ model, el: host }) {
     model.set("tau", tau);
     model.set("logits", Array.from(logits));
     model.set("seed", seed);
-    try {
-      model.save_changes();
-    } catch (err) {
-      /* no kernel behind this page */
-    }
+    saveChanges(model);
   }
 
   const onChange = () => {

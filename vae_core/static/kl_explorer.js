@@ -10,8 +10,13 @@
 // (m, log s), each refined by one Newton step on the 3x3 neighbourhood.
 //
 // Exports the pure functions (tested under node against vae_core.toy) and `default { render }`.
+// The helpers come from widget_common.js (see there).
 
-const LOG_2PI = Math.log(2 * Math.PI);
+import {
+  LOG_2PI, el, slider, bindSliders, firstDraw, makeCanvas, clearCanvas, gridImage, meanStdPlane,
+  densityAxes, fillCurve, strokeCurve, drawLegend,
+} from "./widget_common.js";
+
 export const QUAD_POINTS = 401;
 export const QUAD_HALF_WIDTH = 10;
 
@@ -134,49 +139,6 @@ export function logspace(lo, hi, n) {
   return linspace(Math.log(lo), Math.log(hi), n).map(Math.exp);
 }
 
-// ---------------------------------------------------------------- drawing helpers
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function makeCanvas(width, height, label) {
-  const canvas = el("canvas", "vae-iw-canvas");
-  const ratio = (typeof window !== "undefined" && window.devicePixelRatio) || 1;
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
-  canvas.style.width = `${width}px`;
-  canvas.style.height = `${height}px`;
-  canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", label);
-  const ctx = canvas.getContext("2d");
-  ctx.scale(ratio, ratio);
-  return { canvas, ctx, width, height };
-}
-
-const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-
-function viridis(t) {
-  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
-  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
-  const f = x - i;
-  return VIRIDIS[i].map((c, k) => Math.round(c + f * (VIRIDIS[i + 1][k] - c)));
-}
-
-function slider(label, min, max, step, value, format) {
-  const row = el("label", "vae-iw-row");
-  const name = el("span", "vae-iw-name", label);
-  const input = el("input", "vae-iw-slider");
-  Object.assign(input, { type: "range", min: String(min), max: String(max), step: String(step) });
-  input.value = String(value);
-  const out = el("span", "vae-iw-value", format(value));
-  row.append(name, input, out);
-  return { row, input, out, format };
-}
-
 const COLORS = { p: "#111111", q: "#1f77b4", fwd: "#2ca02c", rev: "#ff7f0e" };
 
 // ---------------------------------------------------------------- the widget
@@ -237,76 +199,32 @@ function render({ model, el: host }) {
     fwdOpt = { mean: mom.mean, std: Math.sqrt(mom.variance) };
     fwdOpt.kl = klForward(mix, fwdOpt.mean, fwdOpt.std);
     revOpts = reverseOptima(mix, ms, ss, grids.reverse);
-    images = [grids.forward, grids.reverse].map((vals) => {
-      let lo = Infinity, hi = -Infinity;
-      for (const v of vals) { if (v < lo) lo = v; if (v > hi) hi = v; }
-      const img = document.createElement("canvas");
-      img.width = ms.length;
-      img.height = ss.length;
-      const ictx = img.getContext("2d");
-      const data = ictx.createImageData(ms.length, ss.length);
-      const top = Math.log1p(hi - lo);
-      for (let j = 0; j < ss.length; j++) {
-        for (let i = 0; i < ms.length; i++) {
-          const [r, g, b] = viridis(Math.log1p(vals[j * ms.length + i] - lo) / top);
-          const p = 4 * ((ss.length - 1 - j) * ms.length + i);
-          data.data[p] = r; data.data[p + 1] = g; data.data[p + 2] = b; data.data[p + 3] = 255;
-        }
-      }
-      ictx.putImageData(data, 0, 0);
-      return img;
-    });
+    images = [grids.forward, grids.reverse].map(
+      (vals) => gridImage(vals, ms.length, ss.length, (v, lo, hi) => Math.log1p(v - lo) / Math.log1p(hi - lo)));
   }
 
   const frame = { L: 34, T: 18, R: 8, B: 30 };
-  const mapX = (c, m) => frame.L + ((m - mlo) / (mhi - mlo)) * (c.width - frame.L - frame.R);
-  const mapY = (c, s) => frame.T + (1 - (Math.log(s) - Math.log(slo)) / (Math.log(shi) - Math.log(slo))) * (c.height - frame.T - frame.B);
+  const planeF = meanStdPlane(mapF, frame, [mlo, mhi], [slo, shi]);
+  const planeR = meanStdPlane(mapR, frame, [mlo, mhi], [slo, shi]);
 
-  function drawMap(c, img, title, optima) {
-    const { ctx, width, height } = c;
-    const w = width - frame.L - frame.R, h = height - frame.T - frame.B;
-    ctx.clearRect(0, 0, width, height);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, width, height);
-    ctx.imageSmoothingEnabled = true;
-    ctx.drawImage(img, frame.L, frame.T, w, h);
-    ctx.strokeStyle = "#333";
-    ctx.strokeRect(frame.L, frame.T, w, h);
-    ctx.fillStyle = "#222";
-    ctx.font = "11px sans-serif";
-    ctx.textAlign = "center";
-    ctx.fillText(title, frame.L + w / 2, 12);
-    ctx.fillText("q mean m", frame.L + w / 2, height - 3);
-    ctx.fillText(String(mlo), frame.L, height - 17);
+  function drawMap(plane, img, title, optima) {
+    const { ctx, width, height } = plane.c;
+    plane.drawMap(img, "q std s (log)");
+    ctx.fillText(title, frame.L + plane.w / 2, 12);
+    ctx.fillText("q mean m", frame.L + plane.w / 2, height - 3);
     ctx.fillText(String(mhi), width - frame.R - 4, height - 17);
-    ctx.save();
-    ctx.translate(10, frame.T + h / 2);
-    ctx.rotate(-Math.PI / 2);
-    ctx.fillText("q std s (log)", 0, 0);
-    ctx.restore();
-    ctx.textAlign = "right";
-    ctx.fillText(String(shi), frame.L - 2, frame.T + 8);
-    ctx.fillText(String(slo), frame.L - 2, frame.T + h);
-    ctx.textAlign = "center";
     ctx.font = "15px sans-serif";
     optima.forEach((o, k) => {
       ctx.fillStyle = k === 0 ? "#fff" : "#ddd";
-      ctx.fillText(k === 0 ? "\u2605" : "\u25c7", mapX(c, o.mean), mapY(c, o.std) + 5);
+      ctx.fillText(k === 0 ? "\u2605" : "\u25c7", plane.x(o.mean), plane.y(o.std) + 5);
     });
-    ctx.beginPath();
-    ctx.arc(mapX(c, state.m), mapY(c, state.s), 5, 0, 2 * Math.PI);
-    ctx.lineWidth = 2;
-    ctx.strokeStyle = "#d62728";
-    ctx.stroke();
-    ctx.lineWidth = 1;
+    plane.ring(state.m, state.s);
   }
 
   function drawDensities() {
     const { ctx, width, height } = dens;
     const L = 40, R = 10, T = 24, B = 30;
-    ctx.clearRect(0, 0, width, height);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, width, height);
+    clearCanvas(dens);
     const N = 400;
     const zs = linspace(mlo, mhi, N);
     const pdf = (m, s) => zs.map((z) => Math.exp(-0.5 * ((z - m) / s) ** 2) / (s * Math.sqrt(2 * Math.PI)));
@@ -321,53 +239,18 @@ function render({ model, el: host }) {
     const ymax = 1.08 * Math.max(...curves.map((c) => Math.max(...c.ys)));
     const X = (z) => L + ((z - mlo) / (mhi - mlo)) * (width - L - R);
     const Y = (p) => height - B - (Math.min(p, ymax) / ymax) * (height - B - T);
-    ctx.strokeStyle = "#444";
-    ctx.beginPath();
-    ctx.moveTo(L, T - 4); ctx.lineTo(L, height - B); ctx.lineTo(width - R, height - B);
-    ctx.stroke();
-    ctx.fillStyle = "#222";
-    ctx.font = "11px sans-serif";
-    ctx.textAlign = "center";
-    for (let z = Math.ceil(mlo); z <= mhi; z++) ctx.fillText(String(z), X(z), height - B + 13);
-    ctx.fillText("z", L + (width - L - R) / 2, height - 3);
-    ctx.save();
-    ctx.translate(11, T + (height - B - T) / 2);
-    ctx.rotate(-Math.PI / 2);
-    ctx.fillText("density", 0, 0);
-    ctx.restore();
+    densityAxes(dens, { L, R, T, B }, [mlo, mhi], X, "z");
     for (const c of curves) {
-      if (c.fill) {
-        ctx.fillStyle = "rgba(31,119,180,0.22)";
-        ctx.beginPath();
-        ctx.moveTo(X(zs[0]), Y(0));
-        zs.forEach((z, i) => ctx.lineTo(X(z), Y(c.ys[i])));
-        ctx.lineTo(X(zs[N - 1]), Y(0));
-        ctx.fill();
-      }
-      ctx.strokeStyle = c.color;
-      ctx.setLineDash(c.dash);
-      ctx.lineWidth = c.width;
-      ctx.beginPath();
-      zs.forEach((z, i) => (i ? ctx.lineTo(X(z), Y(c.ys[i])) : ctx.moveTo(X(z), Y(c.ys[i]))));
-      ctx.stroke();
-      ctx.setLineDash([]);
-      ctx.lineWidth = 1;
+      if (c.fill) fillCurve(ctx, zs, c.ys, X, Y, "rgba(31,119,180,0.22)");
+      strokeCurve(ctx, zs, c.ys, X, Y, c.color, c.dash, c.width);
     }
-    ctx.textAlign = "left";
-    curves.forEach((c, k) => {
-      const x0 = L + 6 + k * 108;
-      ctx.strokeStyle = c.color; ctx.setLineDash(c.dash); ctx.lineWidth = 2;
-      ctx.beginPath(); ctx.moveTo(x0, 10); ctx.lineTo(x0 + 18, 10); ctx.stroke();
-      ctx.setLineDash([]); ctx.lineWidth = 1;
-      ctx.fillStyle = "#222";
-      ctx.fillText(c.name, x0 + 22, 14);
-    });
+    drawLegend(ctx, curves, L + 6, 108, 18, 22);
   }
 
   function draw() {
     drawDensities();
-    drawMap(mapF, images[0], "forward KL(p \u2016 q)", [fwdOpt]);
-    drawMap(mapR, images[1], "reverse KL(q \u2016 p)", revOpts);
+    drawMap(planeF, images[0], "forward KL(p \u2016 q)", [fwdOpt]);
+    drawMap(planeR, images[1], "reverse KL(q \u2016 p)", revOpts);
     const kf = klForward(mix, state.m, state.s), kr = klReverse(mix, state.m, state.s);
     const row = (name, o) => `${name.padEnd(8)}${o.mean.toFixed(3).padStart(7)}${o.std.toFixed(3).padStart(7)}${o.kl.toFixed(3).padStart(7)}`;
     const lines = [
@@ -386,82 +269,38 @@ function render({ model, el: host }) {
     root.dataset.draws = String(Number(root.dataset.draws || 0) + 1);
   }
 
-  const TRAIT = { m: "q_mean", s: "q_std", separation: "separation", weight: "weight", componentStd: "component_std" };
-  const TARGET = new Set(["separation", "weight", "componentStd"]);
-  // Our own model.set calls fire change events one trait at a time; ignore them (otherwise the
-  // first event would read the traits not yet written and undo part of the move).
-  let pushing = false;
-  function push() {
-    pushing = true;
-    try {
-      for (const [k, trait] of Object.entries(TRAIT)) model.set(trait, state[k]);
-      model.save_changes();
-    } catch (err) {
-      /* no kernel behind a static page */
-    } finally {
-      pushing = false;
-    }
-  }
-  function syncSliders() {
-    for (const [k, sl] of Object.entries(sliders)) {
-      const v = k === "s" ? Math.log(state.s) : state[k];
-      sl.input.value = String(v);
-      sl.out.textContent = sl.format(v);
-    }
-  }
-  for (const [k, sl] of Object.entries(sliders)) {
-    sl.input.addEventListener("input", () => {
-      const v = parseFloat(sl.input.value);
-      state[k] = k === "s" ? Math.exp(v) : v;
-      sl.out.textContent = sl.format(v);
-      if (TARGET.has(k)) recompute();
+  const TARGET = ["separation", "weight", "componentStd"];
+  const target = () => TARGET.map((k) => state[k]).join();
+  const binding = bindSliders(model, {
+    state, sliders, logKeys: ["s"],
+    traits: { m: "q_mean", s: "q_std", separation: "separation", weight: "weight", componentStd: "component_std" },
+    onInput: (k) => {
+      if (TARGET.includes(k)) recompute();
       draw();
-    });
-    sl.input.addEventListener("change", push);
-  }
+    },
+    onModelChange: (read) => {
+      const before = target();
+      read();
+      if (target() !== before) recompute();
+      draw();
+    },
+  });
   const moveTo = (o) => {
     state.m = Math.min(mhi, Math.max(mlo, o.mean));
     state.s = Math.min(shi, Math.max(slo, o.std));
-    syncSliders();
+    binding.sync();
     draw();
-    push();
+    binding.push();
   };
   toFwd.addEventListener("click", () => moveTo(fwdOpt));
   toRev.addEventListener("click", () => revOpts.length && moveTo(revOpts[0]));
-  for (const c of [mapF, mapR]) {
-    c.canvas.addEventListener("click", (ev) => {
-      const rect = c.canvas.getBoundingClientRect();
-      const px = ((ev.clientX - rect.left) / rect.width) * c.width;
-      const py = ((ev.clientY - rect.top) / rect.height) * c.height;
-      const fm = (px - frame.L) / (c.width - frame.L - frame.R);
-      const fs = 1 - (py - frame.T) / (c.height - frame.T - frame.B);
-      if (fm < 0 || fm > 1 || fs < 0 || fs > 1) return;
-      moveTo({ mean: mlo + fm * (mhi - mlo), std: Math.exp(Math.log(slo) + fs * (Math.log(shi) - Math.log(slo))) });
-    });
-  }
+  for (const plane of [planeF, planeR]) plane.onClick((mean, std) => moveTo({ mean, std }));
 
-  const onChange = () => {
-    if (pushing) return;
-    const before = [state.separation, state.weight, state.componentStd].join();
-    for (const [k, trait] of Object.entries(TRAIT)) state[k] = model.get(trait);
-    syncSliders();
-    if ([state.separation, state.weight, state.componentStd].join() !== before) recompute();
-    draw();
-  };
-  const events = Object.values(TRAIT).map((t) => `change:${t}`);
-  for (const ev of events) model.on(ev, onChange);
-
-  try {
+  firstDraw(root, () => {
     recompute();
     draw();
-    root.dataset.ready = "1";
-  } catch (err) {
-    root.appendChild(el("div", "vae-iw-error", `Could not draw the explorer: ${err.message}`));
-    throw err;
-  }
-  return () => {
-    for (const ev of events) model.off(ev, onChange);
-  };
+  });
+  return binding.dispose;
 }
 
 export default { render };
