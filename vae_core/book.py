@@ -110,16 +110,15 @@ class ChapterTimer:
                f'padding:0.5em 1em">{html.escape(text)}</div>')
         (update_display if update else display)(HTML(box), display_id=self.display_id)
 
-    def finish(self) -> float:
-        """Stop the clock, update the box at the top, and return the seconds."""
+    def finish(self) -> None:
+        """Stop the clock and write the measured time into the box at the top (also ``.seconds``)."""
         self.seconds = time.perf_counter() - self.start
         cpu = platform.processor() or platform.machine()
         text = (f"Measured run time: {self.seconds:.1f} s for the whole chapter in {self._mode()} "
                 f"on {torch.get_num_threads()} CPU thread(s) ({cpu}, PyTorch {torch.__version__}).")
         self._show(text, update=True)
         if _in_notebook():
-            print(text)
-        return self.seconds
+            print(f"Chapter finished in {self.seconds:.1f} s ({self._mode()}).")
 
 
 def start_chapter(title: str) -> ChapterTimer:
