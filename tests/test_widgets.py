@@ -209,3 +209,14 @@ def test_executed_notebook_stores_the_widget_state(tmp_path):
     assert model["model_module"] == "anywidget" and model["model_name"] == "AnyModel"
     assert model["state"]["spec"]["format"] == SPEC_FORMAT
     assert "mlpForward" in model["state"]["_esm"]
+
+
+def test_explorer_colors_option():
+    import torch
+    from vae_core.widgets import LatentExplorer
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 4))
+    assert LatentExplorer(net, image_shape=(2, 2)).colors == "ink"
+    assert LatentExplorer(net, image_shape=(2, 2), colors="grey").colors == "grey"
+    with pytest.raises(ValueError, match="colors must be 'ink' or 'grey'"):
+        LatentExplorer(net, image_shape=(2, 2), colors="viridis")

@@ -5,7 +5,7 @@ One module per concept: ``distributions`` (log-densities, KL divergences), ``est
 variants), ``objectives`` (ELBO and tighter bounds), ``evaluate`` (log-likelihood, latent
 diagnostics), ``train`` (``fit``), ``data`` (data sets), ``checkpoint``, ``book`` (chapter helpers).
 """
-from . import distributions, estimators, evaluate, nets, objectives
+from . import diagnostics, distributions, estimators, evaluate, nets, objectives  # diagnostics registers FreeBitsVAE
 from .checkpoint import load_checkpoint, save_checkpoint
 from .models import VAE
 from .train import fit

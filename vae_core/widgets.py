@@ -270,6 +270,8 @@ class LatentExplorer(anywidget.AnyWidget):
         initial: the starting ``z`` (length ``latent_dim``); default zeros. "reset" returns here.
         title: a heading shown above the explorer.
         scale: screen pixels per image pixel (nearest-neighbour); default about 224 px wide.
+        colors: ``"ink"`` (dark strokes on white, like the book's figures of digits) or ``"grey"``
+            (intensity as brightness, for photographs such as faces).
 
     The current code is the synced trait ``z`` (a list of floats): setting it from Python moves the
     sliders, moving a slider in Jupyter updates it. "random sample from prior" draws the slider
@@ -289,11 +291,13 @@ class LatentExplorer(anywidget.AnyWidget):
     z = traitlets.List(traitlets.Float()).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
     scale = traitlets.Int(8).tag(sync=True)
+    colors = traitlets.Unicode("ink").tag(sync=True)
 
     def __init__(self, decoder: nn.Module, latent_dim: int | None = None, image_shape: Sequence[int] = (28, 28),
                  output: str = "sigmoid", dims: Sequence[int] | None = None,
                  value_range: Sequence[float] = (-3.0, 3.0), initial: Sequence[float] | None = None,
-                 title: str = "Latent explorer", scale: int | None = None, **kwargs):
+                 title: str = "Latent explorer", scale: int | None = None, colors: str = "ink",
+                 **kwargs):
         spec = export_mlp(decoder)
         d = spec["in_features"]
         if latent_dim is None:
@@ -324,13 +328,15 @@ class LatentExplorer(anywidget.AnyWidget):
         initial = [float(v) for v in (initial.tolist() if hasattr(initial, "tolist") else initial)]
         if len(initial) != latent_dim:
             raise ValueError(f"initial must have {latent_dim} values, got {len(initial)}.")
+        if colors not in ("ink", "grey"):
+            raise ValueError(f"colors must be 'ink' or 'grey', got {colors!r}.")
         if scale is None:
             scale = max(1, round(224 / max(shape)))
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise ValueError(f"scale must be a positive int, got {scale!r}.")
         super().__init__(spec=spec, latent_dim=latent_dim, image_shape=shape, output=output, dims=dims,
                          value_range=[lo, hi], initial=initial, z=list(initial), title=str(title),
-                         scale=scale, **kwargs)
+                         scale=scale, colors=colors, **kwargs)
 
     def image(self, z=None) -> np.ndarray:
         """The image for ``z`` (default: the current code), computed in numpy like the browser does."""

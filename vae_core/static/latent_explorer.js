@@ -223,10 +223,11 @@ function render({ model, el: host }) {
 
   function draw() {
     const pixels = toIntensities(mlpForward(spec, z), output);
+    const ink = model.get("colors") !== "grey";
     const ctx = small.getContext("2d");
     const image = ctx.createImageData(width, height);
     for (let p = 0; p < pixels.length; p++) {
-      const g = Math.round(255 * pixels[p]);
+      const g = Math.round(255 * (ink ? 1 - pixels[p] : pixels[p]));
       image.data[4 * p] = image.data[4 * p + 1] = image.data[4 * p + 2] = g;
       image.data[4 * p + 3] = 255;
     }
