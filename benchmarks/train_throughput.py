@@ -9,7 +9,7 @@ It prints the median epoch time of each (runs interleaved), their ratio, and the
 machine's fp32 matrix-multiply throughput that ``fit`` reaches (model FLOPs per second divided by
 the GFLOP/s of a large square ``torch.mm``).
 
-    python benchmarks/train_throughput.py [--repeats 3] [--json out.json]
+    python benchmarks/train_throughput.py [--repeats 3] [--threads N] [--json out.json]
 """
 from __future__ import annotations
 
@@ -95,7 +95,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", default=None)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for both loops and the peak (default: PyTorch's choice)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     images, source = load_uint8()
     x_float = torch.from_numpy(images).float() / 255.0
