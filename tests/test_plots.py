@@ -1,0 +1,295 @@
+"""Figures (vae_core.plots) and the paper's experiments (vae_core.experiments): numbers, not looks."""
+import json
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from scipy.special import ndtri  # noqa: E402
+from scipy.stats import norm  # noqa: E402
+
+from vae_core import VAE, experiments, plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def one_thread():
+    """Thousands of tiny forward/backward passes run fastest (and steadiest) on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------------------- grids
+def test_tile_images_puts_image_i_at_row_i_div_nrow_and_column_i_mod_nrow():
+    h, w, n, nrow, pad = 3, 2, 7, 3, 1
+    images = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, h * w)  # image i is all i
+    images[:, 0] += 0.5  # the top-left pixel of each image is marked
+    tiled = plots.tile_images(images, (h, w), nrow=nrow, pad=pad)
+    assert tiled.shape == (3 * h + 2 * pad, 3 * w + 2 * pad)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        tile = tiled[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w]
+        np.testing.assert_array_equal(tile.reshape(-1), images[i].numpy())  # row-major pixels
+    # the two unused tiles of the last row and the padding are empty (NaN)
+    assert np.isnan(tiled[2 * (h + pad):, 1 * (w + pad):]).all()
+    assert np.isnan(tiled[h, :]).all() and np.isnan(tiled[:, w]).all()
+
+
+def test_tile_images_default_layout_is_square_and_accepts_3d_arrays():
+    imgs = np.random.default_rng(0).random((10, 4, 5))
+    tiled = plots.tile_images(imgs, (4, 5), pad=0)
+    assert tiled.shape == (3 * 4, 4 * 5)  # ceil(sqrt(10)) = 4 per row, 3 rows
+    np.testing.assert_array_equal(tiled[4:8, 5:10], imgs[5])
+
+
+def test_image_grid_draws_the_tiles_and_the_title():
+    images = torch.rand(6, 12)
+    ax = plots.image_grid(images, (3, 4), nrow=3, title="six images")
+    assert ax.get_title() == "six images"
+    shown = ax.get_images()[0].get_array()
+    np.testing.assert_allclose(np.ma.filled(shown, np.nan), plots.tile_images(images, (3, 4), 3))
+
+
+def test_image_rows_labels_each_row():
+    x = torch.rand(5, 6)
+    ax = plots.image_rows([x, 1 - x], (2, 3), ["data", "reconstruction"], title="t")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["data", "reconstruction"]
+    tiled = np.ma.filled(ax.get_images()[0].get_array(), np.nan)
+    np.testing.assert_allclose(tiled[3:5, 8:11], (1 - x[2]).reshape(2, 3).numpy())
+
+
+@pytest.mark.parametrize("call, err, match", [
+    (lambda: plots.tile_images(torch.rand(3, 10), (3, 3)), ValueError, r"shape \(N, 9\)"),
+    (lambda: plots.tile_images(torch.rand(3, 9), 9), TypeError, "image_shape must be a"),
+    (lambda: plots.tile_images(torch.rand(3, 9), (3, 3), nrow=0), ValueError, "nrow"),
+    (lambda: plots.image_rows([torch.rand(3, 4)], (2, 2), ["a", "b"]), ValueError, "one entry per row"),
+    (lambda: plots.plot_history({"run": 3}), TypeError, "History"),
+    (lambda: plots.plot_history({}, x="time"), ValueError, "examples_seen"),
+])
+def test_bad_input_says_what_was_expected(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
+
+
+# ------------------------------------------------------------------------------------- history
+def test_plot_history_plots_train_and_test_against_examples_seen():
+    from vae_core.train import History
+    h = History(epoch=[1, 2, 3], train_elbo=[-200.0, -150.0, -130.0], test_elbo=[-180.0, -140.0, -128.0],
+                seconds=[1.0, 1.0, 1.0], examples_seen=[100, 200, 300])
+    ax = plots.plot_history({"d=2": h, "d=20": h.as_dict()}, logx=True)
+    lines = ax.get_lines()
+    assert len(lines) == 4
+    np.testing.assert_array_equal(lines[0].get_xdata(), [100, 200, 300])
+    np.testing.assert_array_equal(lines[0].get_ydata(), h.train_elbo)
+    np.testing.assert_array_equal(lines[1].get_ydata(), h.test_elbo)
+    assert ax.get_xlabel() == "training examples seen"
+    assert "ELBO" in ax.get_ylabel() and "nats" in ax.get_ylabel()
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["d=2: train", "d=2: test", "d=20: train",
+                                                                   "d=20: test"]
+    ax = plots.plot_history(h, x="epoch")
+    assert ax.get_xlabel() == "epoch" and ax.get_title()
+    # a train_curve result: its "samples" are the examples seen
+    ax = plots.plot_history({"samples": [10, 20], "train_elbo": [-3.0, -2.0], "test_elbo": [-3.5, -2.5]})
+    np.testing.assert_array_equal(ax.get_lines()[1].get_xdata(), [10, 20])
+    with pytest.raises(ValueError, match="no 'epoch' entry"):
+        plots.plot_history({"samples": [1], "train_elbo": [-1.0], "test_elbo": [-1.0]}, x="epoch")
+
+
+# ------------------------------------------------------------------------------------ manifold
+@pytest.mark.parametrize("n", [1, 4, 15])
+def test_manifold_grid_is_the_inverse_normal_cdf_of_a_uniform_grid(n):
+    u, z = plots.manifold_grid(n)
+    np.testing.assert_allclose(u, (np.arange(n) + 0.5) / n)
+    assert z.shape == (n, n, 2)
+    np.testing.assert_allclose(z[0, :, 0], ndtri(u), rtol=0, atol=1e-12)          # z0 along columns
+    np.testing.assert_allclose(z[:, 0, 1], ndtri(u)[::-1], rtol=0, atol=1e-12)    # z1 grows upwards
+    np.testing.assert_allclose(norm.cdf(z[..., 0]), np.broadcast_to(u, (n, n)), atol=1e-12)
+    torch.testing.assert_close(torch.special.ndtri(torch.tensor(u)), torch.tensor(z[0, :, 0]))
+    # each grid cell holds the same prior mass: the grid is equally spaced in probability
+    assert np.allclose(np.diff(norm.cdf(z[0, :, 0])), 1 / n) if n > 1 else True
+
+
+def test_latent_manifold_decodes_each_grid_point_into_its_tile():
+    n, h, w = 5, 2, 3
+
+    def fake_decoder(z):  # image = (z0 in the first 3 pixels, z1 in the last 3)
+        return torch.cat([z[:, :1].repeat(1, 3), z[:, 1:2].repeat(1, 3)], dim=1)
+
+    ax = plots.latent_manifold(fake_decoder, n=n, image_shape=(h, w), vmin=-3, vmax=3)
+    grid = ax.manifold_z
+    tiled = np.ma.filled(ax.get_images()[0].get_array(), np.nan)
+    for r in range(n):
+        for c in range(n):
+            tile = tiled[r * h:(r + 1) * h, c * w:(c + 1) * w]
+            np.testing.assert_allclose(tile[0], grid[r, c, 0], rtol=0, atol=1e-6)
+            np.testing.assert_allclose(tile[1], grid[r, c, 1], rtol=0, atol=1e-6)
+    assert "z_{0}" in ax.get_xlabel() and "z_{1}" in ax.get_ylabel()
+    assert ax.get_title()
+    labels = [float(t.get_text()) for t in ax.get_xticklabels()]
+    assert labels[0] == pytest.approx(ndtri(0.5 / n), abs=0.01) and labels[-1] == pytest.approx(-labels[0], abs=0.01)
+
+
+def test_manifold_of_a_vae_moves_the_chosen_dims_and_keeps_the_others_at_base():
+    torch.manual_seed(0)
+    model = VAE(6, 4, (5,))
+    base = torch.tensor([0.3, -0.2, 0.7, 1.1])
+    grid, images = plots.manifold_images(model, n=3, latent_dims=(2, 0), base=base)
+    z = base.repeat(9, 1)
+    z[:, 2] = torch.tensor(grid[..., 0].reshape(-1), dtype=torch.float32)
+    z[:, 0] = torch.tensor(grid[..., 1].reshape(-1), dtype=torch.float32)
+    with torch.no_grad():
+        torch.testing.assert_close(images, model.decode_mean(z))
+    assert model.training  # restored
+    with pytest.raises(ValueError, match="distinct indices"):
+        plots.manifold_images(model, latent_dims=(1, 1))
+
+
+# -------------------------------------------------------------------------------- experiments
+def test_log_checkpoints_are_log_spaced_batch_multiples_ending_at_total():
+    cps = experiments.log_checkpoints(10 ** 6, n_points=7, batch_size=100, start=10 ** 3)
+    assert cps[0] == 1000 and cps[-1] == 10 ** 6 and all(c % 100 == 0 for c in cps)
+    ratios = np.diff(np.log10(cps))
+    np.testing.assert_allclose(ratios, 0.5, atol=0.02)
+    assert experiments.log_checkpoints(250, 3, 100) == [100, 200, 300]
+    assert experiments.prior_weight_decay(60000) == pytest.approx(1 / 60000)
+
+
+def test_weight_decay_of_the_prior_equals_the_gradient_of_log_p_theta_over_n():
+    # eq. (8) with a N(0, I) prior on theta, divided by N: grad = mean ELBO grad - theta / N
+    torch.manual_seed(0)
+    model = VAE(5, 2, (4,))
+    x = torch.rand(8, 5)
+    n_train = 40
+    g = torch.Generator().manual_seed(0)
+    obj = model.elbo(x, generator=g).elbo.mean()
+    obj = obj - sum((p ** 2).sum() for p in model.parameters()) / (2 * n_train)
+    grads = torch.autograd.grad(-obj, list(model.parameters()))
+    opt = experiments.make_optimizer(model.parameters(), "adagrad", lr=1.0,
+                                     weight_decay=experiments.prior_weight_decay(n_train))
+    model.zero_grad()
+    (-model.elbo(x, generator=torch.Generator().manual_seed(0)).elbo.mean()).backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    opt.step()
+    # the first Adagrad step is -lr * g / |g| coordinate-wise: its sign reveals g, decay included
+    for p, b, gr in zip(model.parameters(), before, grads):
+        moved = (b - p.detach())
+        mask = gr.abs() > 1e-6
+        assert torch.equal(torch.sign(moved[mask]), torch.sign(gr[mask]))
+
+
+def test_train_curve_records_the_bound_at_the_checkpoints_and_is_reproducible(one_thread):
+    x = torch.rand(300, 12).bernoulli(generator=torch.Generator().manual_seed(0))
+    xt = torch.rand(100, 12).bernoulli(generator=torch.Generator().manual_seed(1))
+
+    def run():
+        torch.manual_seed(0)
+        m = VAE(12, 2, (16,))
+        return m, experiments.train_curve(m, x, xt, 1200, [100, 600, 1200], batch_size=50, lr=0.05,
+                                          n_eval=100, seed=3)
+    m, a = run()
+    _, b = run()
+    assert a["samples"] == [100, 600, 1200]
+    assert a == {**b, "seconds": a["seconds"]}
+    assert all(math.isfinite(v) for v in a["train_elbo"] + a["test_elbo"])
+    assert a["test_elbo"][-1] > a["test_elbo"][0]  # it learns
+    # the recorded value is the mean single-sample ELBO with the fixed evaluation noise
+    g = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        m.eval()
+        expected = m.elbo(xt, generator=g).elbo.mean().item()
+    assert a["test_elbo"][-1] == pytest.approx(expected, abs=1e-4)
+
+
+def test_lower_bound_curves_result_is_json_and_plots_one_panel_per_latent_size(tmp_path):
+    x = torch.rand(200, 9).round()
+    result = experiments.lower_bound_curves(x, x[:50], latent_dims=(1, 3), hidden=8, total_samples=400,
+                                            n_points=3, batch_size=50, n_eval=50, start=100)
+    assert result["config"]["checkpoints"] == [100, 200, 400]
+    path = experiments.save_result(result, tmp_path / "r.json")
+    back = experiments.load_result(path)
+    assert back == json.loads(json.dumps(result))
+    assert list(back["curves"]) == ["1", "3"] and back["config"]["checkpoints"][-1] == 400
+    assert back["curves"]["3"]["parameters"] == sum(p.numel() for p in VAE(9, 3, (8,)).parameters())
+    axes = plots.plot_lower_bound_curves(back)
+    assert len(axes) == 2 and axes[0].get_xscale() == "log"
+    assert axes[0].get_xlabel() == "training samples evaluated" and "nats" in axes[0].get_ylabel()
+    assert axes[1].get_title() == "$N_z = 3$"
+    np.testing.assert_array_equal(axes[1].get_lines()[1].get_ydata(), back["curves"]["3"]["test_elbo"])
+    # automatic limits ignore the first decade of samples when choosing the lower end
+    fake = {"curves": {"2": {"latent_dim": 2, "samples": [10, 100, 1000], "train_elbo": [-900.0, -150.0, -120.0],
+                             "test_elbo": [-950.0, -160.0, -125.0]}}}
+    (ax,) = plots.plot_lower_bound_curves(fake)
+    lo, hi = ax.get_ylim()
+    assert -160.0 - 2.5 <= lo < -160.0 and -120.0 < hi <= -120.0 + 2.5
+    (ax,) = plots.plot_lower_bound_curves(fake, ylim=None)
+    assert ax.get_ylim()[0] < -900
+    with pytest.raises(FileNotFoundError, match="paper_fig2"):
+        experiments.load_result(tmp_path / "missing.json")
+
+
+def test_gradient_estimators_a_and_b_are_unbiased_for_the_same_gradient(one_thread):
+    torch.manual_seed(0)
+    model = VAE(10, 3, (16,))
+    x = torch.rand(4, 10).round()
+    a = experiments.gradient_moments(model, x, kl="mc", repeats=1500, generator=torch.Generator().manual_seed(1))
+    b = experiments.gradient_moments(model, x, kl="analytic", repeats=1000,
+                                     generator=torch.Generator().manual_seed(2))
+    se = (a.standard_error ** 2 + b.standard_error ** 2).sqrt()
+    z = (a.mean - b.mean) / se.clamp_min(1e-12)
+    assert z.abs().max() < 5.0, z.abs().max()
+    # and the analytic KL lowers the variance of the encoder's gradient
+    assert b.total_variance < a.total_variance
+
+
+def test_gradient_variance_falls_as_one_over_l(one_thread):
+    torch.manual_seed(0)
+    model = VAE(10, 3, (16,))
+    x = torch.rand(4, 10).round()
+    v1 = experiments.gradient_moments(model, x, n_samples=1, repeats=1000,
+                                      generator=torch.Generator().manual_seed(3)).total_variance
+    v8 = experiments.gradient_moments(model, x, n_samples=8, repeats=1000,
+                                      generator=torch.Generator().manual_seed(4)).total_variance
+    assert v8 / v1 == pytest.approx(1 / 8, rel=0.2)
+
+
+def test_decoder_gradient_is_the_same_for_both_estimators_with_the_same_noise():
+    torch.manual_seed(0)
+    model = VAE(10, 3, (16,))
+    x = torch.rand(4, 10).round()
+    dec = list(model.decoder.parameters())
+    a = experiments.gradient_moments(model, x, "mc", repeats=2, parameters=dec, generator=torch.Generator().manual_seed(0))
+    b = experiments.gradient_moments(model, x, "analytic", repeats=2, parameters=dec,
+                                     generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a.mean, b.mean)
+
+
+def test_long_mode_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("VAE_BOOK_LONG", "1")
+    assert experiments.long_mode()
+    monkeypatch.setenv("VAE_BOOK_LONG", "0")
+    assert not experiments.long_mode()
+    with pytest.raises(ValueError, match="adagrad"):
+        experiments.make_optimizer([torch.zeros(1, requires_grad=True)], "sgd")
+    with pytest.raises(ValueError, match="repeats"):
+        experiments.gradient_moments(VAE(4, 2, (3,)), torch.rand(2, 4), repeats=1)
+
+
+def test_table_html_escapes_cells_and_checks_row_lengths():
+    out = plots.table_html(["N_z", "bound"], [[3, "-1.5"], ["<b>", "a & b"]], caption="c < d")
+    assert out.count("<tr>") == 3 and out.count("<td") == 4 and out.count("<th ") == 2
+    assert "&lt;b&gt;" in out and "a &amp; b" in out and "<caption>c &lt; d</caption>" in out
+    assert '<td style="text-align:right;' in out and ">-1.5</td>" in out
+    with pytest.raises(ValueError, match="row 0 has 1 cells, expected 2"):
+        plots.table_html(["a", "b"], [[1]])
