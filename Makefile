@@ -8,7 +8,6 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export VAE_CORE_DATA ?= $(abspath ../shared/data)
 export PYTHONHASHSEED := 0
 
 .PHONY: book test setup setup-python setup-system setup-js vendor clean bench
