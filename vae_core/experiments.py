@@ -32,6 +32,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from ._checks import check_positive_int, check_tensor
+from .train import _as_data, _epoch_tensor, make_optimizer
 
 __all__ = ["long_mode", "log_checkpoints", "prior_weight_decay", "make_optimizer", "train_curve",
            "lower_bound_curves", "select_learning_rate", "GradientMoments", "gradient_moments",
@@ -76,26 +77,6 @@ def prior_weight_decay(n_train: int) -> float:
     r"""``1/N``: the weight decay equal to a :math:`\mathcal N(0, I)` prior on the weights under eq. (8)."""
     check_positive_int("n_train", n_train)
     return 1.0 / n_train
-
-
-def make_optimizer(params, optimizer: str = "adagrad", lr: float = 0.02, weight_decay: float = 0.0):
-    """``torch.optim.Adagrad`` (the paper's choice) or ``torch.optim.Adam``."""
-    if optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
-    if optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be 'adagrad' or 'adam', got {optimizer!r}.")
-
-
-def _as_tensor(name: str, data) -> torch.Tensor:
-    if hasattr(data, "epoch_data"):
-        return data
-    check_tensor(name, data, min_dim=2)
-    return data
-
-
-def _epoch(data, generator) -> torch.Tensor:
-    return data.epoch_data(generator=generator) if hasattr(data, "epoch_data") else data
 
 
 def _eval_subset(x: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -149,7 +130,7 @@ def train_curve(model, train, test, total_samples: int, checkpoints: Sequence[in
     check_positive_int("total_samples", total_samples)
     check_positive_int("batch_size", batch_size)
     check_positive_int("n_eval", n_eval)
-    train, test = _as_tensor("train", train), _as_tensor("test", test)
+    train, test = _as_data("train", train), _as_data("test", test)
     n_train = len(train)
     if weight_decay == "prior":
         weight_decay = prior_weight_decay(n_train)
@@ -166,8 +147,8 @@ def train_curve(model, train, test, total_samples: int, checkpoints: Sequence[in
     cpu_gen = torch.Generator().manual_seed(seed + 1)
     noise = torch.Generator(device=device).manual_seed(seed)
     eval_gen = torch.Generator().manual_seed(seed + 2)
-    train_eval = _eval_subset(_epoch(train, eval_gen), n_eval, eval_gen).to(device)
-    test_eval = _eval_subset(_epoch(test, eval_gen), n_eval, eval_gen).to(device)
+    train_eval = _eval_subset(_epoch_tensor(train, eval_gen), n_eval, eval_gen).to(device)
+    test_eval = _eval_subset(_epoch_tensor(test, eval_gen), n_eval, eval_gen).to(device)
     opt = make_optimizer(model.parameters(), optimizer, lr, float(weight_decay))
 
     out = {"samples": [], "train_elbo": [], "test_elbo": [], "seconds": []}
@@ -180,7 +161,7 @@ def train_curve(model, train, test, total_samples: int, checkpoints: Sequence[in
     try:
         model.train()
         while next_cp < len(checkpoints):
-            x_epoch = _epoch(train, cpu_gen).to(device)
+            x_epoch = _epoch_tensor(train, cpu_gen).to(device)
             order = torch.randperm(n_train, generator=cpu_gen).to(device)
             for idx in order.split(batch_size):
                 start = time.perf_counter()
@@ -257,7 +238,7 @@ def lower_bound_curves(train, test, latent_dims: Sequence[int] = PAPER_LATENT_DI
 
     dims = [check_positive_int("each latent size", int(d)) for d in latent_dims]
     check_positive_int("hidden", hidden)
-    train, test = _as_tensor("train", train), _as_tensor("test", test)
+    train, test = _as_data("train", train), _as_data("test", test)
     input_dim = train.x.shape[1] if hasattr(train, "x") else train.shape[1]
     checkpoints = log_checkpoints(total_samples, n_points, batch_size, start)
     config = dict(latent_dims=dims, hidden=hidden, total_samples=checkpoints[-1], checkpoints=checkpoints,
