@@ -90,3 +90,21 @@ def test_checkpoint_errors(tmp_path):
         load_checkpoint(tmp_path / "ck")
     with pytest.raises(TypeError, match="no `config` dict"):
         save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "x")
+
+
+def test_on_step_sees_every_step_and_can_stop_mid_epoch():
+    seen = []
+    hist = fit(_model(), _toy_data(100), epochs=3, batch_size=30, progress=False,
+               on_step=lambda n, model: seen.append(n) or n >= 150)
+    # 100 images in batches of 30, 30, 30, 10; stop at the first count >= 150 (in epoch 2)
+    assert seen == [30, 60, 90, 100, 130, 160]
+    assert hist.epoch == [1, 2] and hist.examples_seen == [100, 160]
+
+
+def test_weight_decay_pulls_weights_towards_zero():
+    x = _toy_data(200)
+    plain, decayed = _model(), _model()
+    fit(plain, x, epochs=3, batch_size=50, progress=False, optimizer="adagrad", lr=0.05)
+    fit(decayed, x, epochs=3, batch_size=50, progress=False, optimizer="adagrad", lr=0.05, weight_decay=5.0)
+    norm = lambda m: sum((p ** 2).sum() for p in m.parameters()).item()   # noqa: E731
+    assert norm(decayed) < norm(plain)

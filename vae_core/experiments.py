@@ -32,7 +32,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from ._checks import check_positive_int, check_tensor
-from .train import _as_data, _epoch_tensor, make_optimizer
+from .train import _as_data, _epoch_tensor, fit, make_optimizer
 
 __all__ = ["long_mode", "log_checkpoints", "prior_weight_decay", "make_optimizer", "train_curve",
            "lower_bound_curves", "select_learning_rate", "GradientMoments", "gradient_moments",
@@ -144,53 +144,30 @@ def train_curve(model, train, test, total_samples: int, checkpoints: Sequence[in
         device = next(model.parameters()).device
     device = torch.device(device)
     model.to(device)
-    cpu_gen = torch.Generator().manual_seed(seed + 1)
-    noise = torch.Generator(device=device).manual_seed(seed)
     eval_gen = torch.Generator().manual_seed(seed + 2)
     train_eval = _eval_subset(_epoch_tensor(train, eval_gen), n_eval, eval_gen).to(device)
     test_eval = _eval_subset(_epoch_tensor(test, eval_gen), n_eval, eval_gen).to(device)
-    opt = make_optimizer(model.parameters(), optimizer, lr, float(weight_decay))
 
     out = {"samples": [], "train_elbo": [], "test_elbo": [], "seconds": []}
-    seen, elapsed, next_cp = 0, 0.0, 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=checkpoints[-1], desc=f"d={getattr(model, 'latent_dim', '?')}", unit="sample",
-                   unit_scale=True, leave=False)
-    try:
-        model.train()
-        while next_cp < len(checkpoints):
-            x_epoch = _epoch_tensor(train, cpu_gen).to(device)
-            order = torch.randperm(n_train, generator=cpu_gen).to(device)
-            for idx in order.split(batch_size):
-                start = time.perf_counter()
-                terms = model.elbo(x_epoch[idx], n_samples=n_samples, kl=kl, generator=noise)
-                loss = -terms.elbo.mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                elapsed += time.perf_counter() - start
-                seen += len(idx)
-                if bar is not None:
-                    bar.update(len(idx))
-                if not math.isfinite(loss.item()):
-                    raise FloatingPointError(f"the loss became {loss.item()} after {seen} samples; lower "
-                                             f"the learning rate (now {lr}).")
-                while next_cp < len(checkpoints) and seen >= checkpoints[next_cp]:
-                    out["samples"].append(seen)
-                    out["train_elbo"].append(_mean_elbo(model, train_eval, seed + 3))
-                    out["test_elbo"].append(_mean_elbo(model, test_eval, seed + 3))
-                    out["seconds"].append(elapsed)
-                    if callback is not None:
-                        callback(seen, model)
-                        model.train()
-                    next_cp += 1
-                if next_cp == len(checkpoints):
-                    break
-    finally:
-        if bar is not None:
-            bar.close()
+    clock = {"start": time.perf_counter(), "evaluating": 0.0}
+
+    def record(seen: int, model) -> bool:
+        """After each step: evaluate at every checkpoint passed; True stops training."""
+        while len(out["samples"]) < len(checkpoints) and seen >= checkpoints[len(out["samples"])]:
+            t0 = time.perf_counter()
+            out["seconds"].append(t0 - clock["start"] - clock["evaluating"])
+            out["samples"].append(seen)
+            out["train_elbo"].append(_mean_elbo(model, train_eval, seed + 3))
+            out["test_elbo"].append(_mean_elbo(model, test_eval, seed + 3))
+            if callback is not None:
+                callback(seen, model)
+            model.train()
+            clock["evaluating"] += time.perf_counter() - t0
+        return len(out["samples"]) == len(checkpoints)
+
+    fit(model, train, epochs=math.ceil(checkpoints[-1] / n_train), batch_size=batch_size, lr=lr,
+        seed=seed, device=device, progress=progress, n_samples=n_samples, kl=kl, optimizer=optimizer,
+        weight_decay=float(weight_decay), on_step=record)
     return out
 
 

@@ -96,7 +96,8 @@ def make_optimizer(params, optimizer: str = "adam", lr: float = 1e-3,
 def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: float = 1e-3,
         seed: int = 0, device=None, progress: bool = True, n_samples: int = 1,
         beta: float | Callable[[int], float] = 1.0, kl: str = "analytic",
-        optimizer: str = "adam", callback: Callable | None = None) -> History:
+        optimizer: str = "adam", weight_decay: float = 0.0, callback: Callable | None = None,
+        on_step: Callable | None = None) -> History:
     """Train ``model`` by stochastic gradient ascent on the mean ELBO.
 
     Args:
@@ -110,7 +111,11 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
         device: ``None`` picks CUDA when present, else CPU.
         n_samples: L, samples per example in the SGVB estimator.
         beta: KL weight, or a function ``epoch -> beta`` (KL warm-up).
+        weight_decay: L2 penalty on the weights (see :func:`make_optimizer`).
         callback: called as ``callback(epoch, history, model)`` after each epoch.
+        on_step: called as ``on_step(examples_seen, model)`` after every optimizer step; when it
+            returns ``True`` training stops there (the epoch so far is recorded). Used to evaluate
+            at checkpoints inside an epoch (:func:`vae_core.experiments.train_curve`).
 
     Returns:
         a :class:`History` with per-epoch train/test ELBO, wall-clock seconds and examples seen.
@@ -128,7 +133,7 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
     model.to(device)
     gen = torch.Generator(device=device).manual_seed(seed)       # reparameterization noise
     cpu_gen = torch.Generator().manual_seed(seed + 1)             # shuffling and binarization
-    opt = make_optimizer(model.parameters(), optimizer, lr)
+    opt = make_optimizer(model.parameters(), optimizer, lr, weight_decay)
     test_x = None
     if test is not None:  # a fixed draw for a dynamically binarized test set
         test_x = _epoch_tensor(test, torch.Generator().manual_seed(seed + 2)).to(device)
@@ -145,7 +150,7 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
             start = time.perf_counter()
             model.train()
             x_epoch = _epoch_tensor(train, cpu_gen).to(device)
-            n = len(x_epoch)
+            n, stop = 0, False
             b = beta_at(epoch)
             total = torch.zeros((), dtype=torch.float64, device=device)
             for xb in minibatches(x_epoch, batch_size, generator=cpu_gen):
@@ -155,8 +160,12 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
                 loss.backward()
                 opt.step()
                 total += terms.recon.detach().sum() - terms.kl.detach().sum()  # the true ELBO (β = 1)
+                n += len(xb)
                 if bar is not None:
                     bar.update(1)
+                if on_step is not None and on_step(seen + n, model):
+                    stop = True
+                    break
             seen += n
             train_elbo = total.item() / n
             if not math.isfinite(train_elbo):
@@ -176,6 +185,8 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
                 bar.set_postfix(post)
             if callback is not None:
                 callback(epoch, history, model)
+            if stop:
+                break
     finally:
         if bar is not None:
             bar.close()
