@@ -80,10 +80,9 @@ try {
   }
 
   // ---------------------------------------------------------------- the explorer
-  if (config.explorer_url) {
-    const ex = { url: config.explorer_url };
-    report.explorer = ex;
-    await page.goto(config.explorer_url, { waitUntil: "networkidle", timeout: 60000 });
+  async function checkExplorer(url, index) {
+    const ex = { url };
+    await page.goto(url, { waitUntil: "networkidle", timeout: 60000 });
     const root = page.locator(".vae-le").first();
     try {
       await page.waitForSelector('.vae-le[data-ready="1"] canvas.vae-le-canvas', { timeout: 30000 });
@@ -141,7 +140,7 @@ try {
       ex.label_after = await label();
       ex.pixels_changed = ex.after.hash !== ex.before.hash;
 
-      const shot = path.join(shotDir, "latent_explorer.png");
+      const shot = path.join(shotDir, index === 0 ? "latent_explorer.png" : `latent_explorer_${index}.png`);
       await root.screenshot({ path: shot });
       report.screenshots.push(shot);
 
@@ -154,10 +153,19 @@ try {
       ex.after_reset = await pixels();
       ex.reset_restores = ex.after_reset.hash === ex.before.hash;
     }
-    const full = path.join(shotDir, "explorer_page.png");
+    const full = path.join(shotDir, index === 0 ? "explorer_page.png" : `explorer_page_${index}.png`);
     await page.screenshot({ path: full, fullPage: false });
     report.screenshots.push(full);
+    return ex;
   }
+
+  // every page with an explorer (config.explorer_urls), or the one config.explorer_url
+  const urls = config.explorer_urls || (config.explorer_url ? [config.explorer_url] : []);
+  report.explorers = [];
+  for (const [i, url] of urls.entries()) {
+    report.explorers.push(await checkExplorer(url, i));
+  }
+  report.explorer = report.explorers[0];
 } finally {
   await browser.close();
 }
