@@ -13,13 +13,7 @@ from vae_core.distributions import kl_normal_standard
 from vae_core.evaluate import active_units, kl_per_dimension, log_marginal
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The models here are tiny: one thread avoids thread hand-off overhead (large on a busy CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # see conftest.py
 
 
 # -- KL warm-up ------------------------------------------------------------------------------------

@@ -21,15 +21,6 @@ def _close_figures():
     plt.close("all")
 
 
-@pytest.fixture
-def one_thread():
-    """Thousands of tiny forward/backward passes run fastest (and steadiest) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------------------------------- grids
 def test_tile_images_puts_image_i_at_row_i_div_nrow_and_column_i_mod_nrow():
     h, w, n, nrow, pad = 3, 2, 7, 3, 1

@@ -12,13 +12,7 @@ from vae_core.distributions import gaussian_log_prob, kl_mvn, kl_normal_normal, 
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # these problems are tiny: one thread avoids contention overhead on a shared machine
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")   # see conftest.py
 
 
 def _random_q(shape, g):
