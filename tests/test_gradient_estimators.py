@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy import stats
 
-from vae_core import estimator_widgets as W
+from vae_core.widgets import gradients as W
 from vae_core import estimators as E
 from vae_core.distributions import gaussian_log_prob
 from vae_core.widgets import esm_source

@@ -9,7 +9,7 @@ import torch
 import traitlets
 
 from vae_core import toy
-from vae_core.inference_widgets import ELBOExplorer, KLExplorer
+from vae_core.widgets import ELBOExplorer, KLExplorer
 from vae_core.widgets import esm_source
 
 NODE = shutil.which("node")
@@ -17,7 +17,7 @@ needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (apt
 
 
 def run_js(tmp_path, module: str, body: str):
-    """Import ``vae_core/static/<module>`` under node (as the ES module the browser gets, helpers
+    """Import ``vae_core/widgets/static/<module>`` under node (as the ES module the browser gets, helpers
     inlined) and print ``body``'s JSON."""
     (tmp_path / "mod.mjs").write_text(esm_source(module), encoding="utf-8")
     (tmp_path / "harness.mjs").write_text(

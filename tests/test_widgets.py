@@ -14,7 +14,7 @@ from vae_core.widgets import (SPEC_FORMAT, LatentExplorer, decode_image, export_
                               mlp_forward_numpy)
 
 ROOT = Path(__file__).resolve().parents[1]
-JS = ROOT / "vae_core" / "static" / "latent_explorer.js"
+JS = ROOT / "vae_core" / "widgets" / "static" / "latent_explorer.js"
 JS_RUNNER = ROOT / "tests" / "js" / "mlp_forward.mjs"
 
 

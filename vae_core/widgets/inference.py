@@ -21,8 +21,8 @@ import anywidget
 import torch
 import traitlets
 
-from . import toy
-from .widgets import _static_text, esm_source
+from .. import toy
+from .frontend import esm_source, static_text
 
 __all__ = ["ELBOExplorer", "KLExplorer"]
 
@@ -61,7 +61,7 @@ class ELBOExplorer(anywidget.AnyWidget):
     """
 
     _esm = esm_source("elbo_explorer.js")
-    _css = _static_text("inference_widgets.css")
+    _css = static_text("inference_widgets.css")
 
     x = traitlets.Float(2.0).tag(sync=True)
     w = traitlets.Float(1.5).tag(sync=True)
@@ -120,7 +120,7 @@ class KLExplorer(anywidget.AnyWidget):
     """
 
     _esm = esm_source("kl_explorer.js")
-    _css = _static_text("inference_widgets.css")
+    _css = static_text("inference_widgets.css")
 
     separation = traitlets.Float(4.0).tag(sync=True)
     weight = traitlets.Float(0.4).tag(sync=True)
