@@ -6,9 +6,13 @@ import torch
 from conftest import mc_close
 from linear_gaussian import make
 from vae_core import VAE, fit, load_checkpoint, save_checkpoint
-from vae_core.diagnostics import (CollapseReport, EpochParts, FreeBitsVAE, collapse_report,
-                                  decoder_sensitivity, free_bits_kl, kl_per_example_dimension, linear_warmup,
-                                  log_marginal_vs_k, reconstruction_variance_ratio, reports_table)
+from vae_core.data import EpochParts
+from vae_core.diagnostics import (CollapseReport, collapse_report, decoder_sensitivity, log_marginal_vs_k,
+                                  reconstruction_variance_ratio, reports_table)
+from vae_core.distributions import kl_normal_standard_per_dim as kl_per_example_dimension
+from vae_core.models import FreeBitsVAE
+from vae_core.objectives import free_bits_kl
+from vae_core.schedules import linear_warmup
 from vae_core.distributions import kl_normal_standard
 from vae_core.evaluate import active_units, kl_per_dimension, log_marginal
 

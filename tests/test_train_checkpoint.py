@@ -53,7 +53,7 @@ def test_fit_rejects_bad_settings(kwargs, err, match):
 
 
 def test_fit_rejects_bad_data():
-    with pytest.raises(TypeError, match=r"vae_core.data.load\(...\) or a float tensor"):
+    with pytest.raises(TypeError, match=r"vae_core.data.load\(...\), a float tensor"):
         fit(_model(), [[0.0] * 16], progress=False)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         fit(_model(), _toy_data(20) * 255, epochs=1, progress=False)

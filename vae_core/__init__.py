@@ -1,15 +1,20 @@
 """vae_core: the small, tested PyTorch library behind the VAE teaching book.
 
-One module per concept: ``distributions`` (log-densities, KL divergences), ``estimators``
-(reparameterization and friends), ``nets`` (the paper's MLPs), ``models`` (the VAE and its
-variants), ``objectives`` (ELBO and tighter bounds), ``evaluate`` (log-likelihood, latent
-diagnostics), ``train`` (``fit``), ``data`` (data sets), ``checkpoint``, ``book`` (chapter helpers).
+One module per concept, in the order of the book: ``distributions`` (log-densities, KL divergences),
+``estimators`` (reparameterization, score function), ``gumbel`` (Gumbel-max, Gumbel-softmax),
+``nets`` (the paper's MLPs), ``objectives`` (ELBO, free bits, tighter bounds), ``models`` (the VAE
+and its variants on one interface), ``schedules`` (warm-up, annealing), ``train`` (``fit``, and
+``python -m vae_core.train``), ``evaluate`` (log-likelihood, latent usage), ``diagnostics``
+(posterior collapse), ``data``, ``checkpoint``, ``widgets`` (the explorers), ``book`` (chapter helpers).
 """
-from . import diagnostics, distributions, estimators, evaluate, nets, objectives  # diagnostics registers FreeBitsVAE
+from . import diagnostics, distributions, estimators, evaluate, gumbel, nets, objectives, schedules
 from .checkpoint import load_checkpoint, save_checkpoint
-from .models import VAE
-from .train import fit
+from .evaluate import evaluating, log_marginal, mean_elbo
+from .models import MODELS, Batch, FreeBitsVAE, LatentVariableModel, Output, VAE
+from .schedules import linear_warmup
+from .train import History, fit
 
-__version__ = "0.1.0"
-__all__ = ["VAE", "fit", "save_checkpoint", "load_checkpoint", "distributions", "estimators",
-           "evaluate", "nets", "objectives"]
+__version__ = "0.2.0"
+__all__ = ["VAE", "FreeBitsVAE", "MODELS", "Batch", "Output", "LatentVariableModel", "fit", "History",
+           "linear_warmup", "evaluating", "mean_elbo", "log_marginal", "save_checkpoint", "load_checkpoint",
+           "diagnostics", "distributions", "estimators", "evaluate", "gumbel", "nets", "objectives", "schedules"]

@@ -46,3 +46,26 @@ def check_positive_float(name: str, value) -> float:
     if not (v > 0 and v < float("inf")):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
     return v
+
+
+def check_finite(name: str, value: torch.Tensor) -> torch.Tensor:
+    """Return ``value`` if every entry is finite; else a ValueError that counts the NaN and inf entries."""
+    if not bool(torch.isfinite(value).all()):
+        n_nan = int(torch.isnan(value).sum())
+        n_inf = int(torch.isinf(value).sum())
+        raise ValueError(f"{name} has {n_nan} NaN and {n_inf} infinite entries (of {value.numel()}); "
+                         f"clean the data first (e.g. {name}[~torch.isfinite({name})] = 0, or drop those rows).")
+    return value
+
+
+def check_nonnegative_float(name: str, value, what: str = "a weight") -> float:
+    """Return ``float(value)`` if it is a finite number >= 0."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number >= 0 ({what}), got a bool.")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number >= 0 ({what}), got {value!r}.") from None
+    if not (v >= 0 and v < float("inf")):
+        raise ValueError(f"{name} must be a finite number >= 0 ({what}), got {value!r}.")
+    return v

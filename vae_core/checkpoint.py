@@ -6,27 +6,13 @@ never leaves a half-written checkpoint; loading uses ``torch.load(..., weights_o
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .files import atomic_write
+
 __all__ = ["save_checkpoint", "load_checkpoint"]
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(model, path, extra: dict | None = None) -> Path:
@@ -40,8 +26,10 @@ def save_checkpoint(model, path, extra: dict | None = None) -> Path:
     meta = {"class": type(model).__name__, "config": config, "extra": extra or {}}
     payload = json.dumps(meta, indent=2).encode()  # fail before writing anything if not JSON-able
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic_write(path / "model.pt", lambda f: torch.save(state, f))
-    _atomic_write(path / "config.json", lambda f: f.write(payload))
+    with atomic_write(path / "model.pt") as f:
+        torch.save(state, f)
+    with atomic_write(path / "config.json") as f:
+        f.write(payload)
     return path
 
 

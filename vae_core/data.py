@@ -42,7 +42,6 @@ import http.client
 import math
 import os
 import struct
-import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
@@ -51,12 +50,13 @@ from typing import Iterator, Optional, Union
 import numpy as np
 import torch
 
-from vae_core._checks import check_positive_int
+from vae_core._checks import check_positive_int, check_tensor
+from vae_core.files import atomic_write
 
 __all__ = [
     "DATASETS", "SPLITS", "BINARIZATIONS", "MIRRORS", "CHECKSUMS", "SYSTEM_DIRS",
     "Dataset", "DataUnavailableError", "ChecksumError",
-    "load", "minibatches", "find_local", "download", "cache_dir", "dataset_files",
+    "load", "as_dataset", "EpochParts", "minibatches", "find_local", "download", "cache_dir", "dataset_files",
     "verify_md5", "read_idx",
 ]
 
@@ -126,8 +126,10 @@ SYSTEM_DIRS = {"fashion-mnist": ("/usr/share/datasets/fashion-mnist",)}
 DOWNLOAD_TIMEOUT = 5.0  # seconds allowed for connecting, and for each read, per mirror
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(FileNotFoundError):
     """A data set is in no local folder and could not be downloaded.
+
+    A ``FileNotFoundError`` (so an ``OSError``): ``except OSError`` catches it.
 
     The message lists what was tried and how to supply the files by hand. ``name`` and ``split``
     say which data set was asked for, so a caller can fall back (for instance to ``digits``).
@@ -158,7 +160,7 @@ class Dataset:
 
     x: torch.Tensor
     y: Optional[torch.Tensor]
-    image_shape: tuple
+    image_shape: Optional[tuple]
     name: str
     split: str
     binarize: Optional[str] = None
@@ -186,6 +188,10 @@ class Dataset:
         if self.binarize == "dynamic":
             return torch.bernoulli(self.x, generator=generator)
         return self.x
+
+    def epoch(self, generator: Optional[torch.Generator] = None) -> tuple:
+        """``(x, y)`` for one epoch: :meth:`epoch_data` and the labels (``None`` without labels)."""
+        return self.epoch_data(generator), self.y
 
     def to(self, device) -> "Dataset":
         """A copy whose ``x`` and ``y`` live on ``device``."""
@@ -539,24 +545,19 @@ def _download_file(name: str, split: str, filename: str, folder: Path) -> Path:
 def _fetch_verified(url: str, dest: Path, md5: Optional[str], check=None) -> None:
     """Stream ``url`` into a temporary file beside ``dest``; rename it to ``dest`` only after its
     MD5 equals ``md5`` (when given) and ``check(path)`` (when given) raised nothing."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        digest = hashlib.md5(usedforsecurity=False)
-        request = urllib.request.Request(url, headers={"User-Agent": "vae_core"})
-        with os.fdopen(fd, "wb") as out, \
-                urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                digest.update(chunk)
-                out.write(chunk)
+    digest = hashlib.md5(usedforsecurity=False)
+    request = urllib.request.Request(url, headers={"User-Agent": "vae_core"})
+    with atomic_write(dest, suffix=".part") as out, \
+            urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+        for chunk in iter(lambda: response.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
         if md5 is not None and digest.hexdigest() != md5:
             raise ChecksumError(f"checksum mismatch: expected MD5 {md5}, got "
                                 f"{digest.hexdigest()}")
         if check is not None:
-            check(tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            out.flush()
+            check(out.name)
 
 
 def _how_to_supply(name: str, split: str, tried: list) -> str:
@@ -589,8 +590,85 @@ def _how_to_supply(name: str, split: str, tried: list) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Mini-batches
+# Data for training: any data set or tensor, epochs cut in parts, mini-batches
 # --------------------------------------------------------------------------------------------
+
+def as_dataset(data, name: str = "data") -> "Dataset":
+    """What ``fit`` and the evaluators accept as data, as a :class:`Dataset`.
+
+    ``data`` may be a :class:`Dataset` (from :func:`load`; returned as it is), anything with an
+    ``epoch(generator) -> (x, y)`` method (such as :class:`EpochParts`; returned as it is), a float
+    tensor ``(N, D)`` (or ``(N, H, W)``, flattened), or a pair ``(x, y)`` of images and int labels.
+    """
+    if isinstance(data, Dataset) or (hasattr(data, "epoch") and hasattr(data, "x")):
+        return data
+    y = None
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        data, y = data
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"{name} must be a data set from vae_core.data.load(...), a float tensor of shape "
+                        f"(N, D) or a pair (x, y), got {type(data).__name__}.")
+    check_tensor(name, data, min_dim=2)
+    x = data.reshape(len(data), -1)
+    image_shape = tuple(data.shape[1:]) if data.dim() == 3 else None
+    if y is not None:
+        if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.is_floating_point():
+            raise TypeError(f"the labels of {name} must be an int tensor of shape (N,), got "
+                            f"{type(y).__name__} {tuple(getattr(y, 'shape', ()))}.")
+        if len(y) != len(x):
+            raise ValueError(f"{name} has {len(x)} images but {len(y)} labels; they must match.")
+    return Dataset(x=x, y=y, image_shape=image_shape, name="tensor", split=name)
+
+
+class EpochParts:
+    """A training set seen by ``fit`` as ``parts`` short epochs per pass over the data.
+
+    ``fit`` changes the KL weight and calls its callback once per epoch. On a large data set a
+    short run is one or two passes, too coarse for a warm-up; ``fit(model, EpochParts(train, 6),
+    epochs=6, beta=linear_warmup(3))`` makes one pass in six steps of the schedule. Each pass draws
+    one permutation (and, for ``binarize="dynamic"``, one fresh binarization) and hands out its
+    ``parts`` consecutive slices (sizes differ by at most one), one per call of :meth:`epoch_data`;
+    every example is seen once per pass.
+
+    Args:
+        data: a data set from :func:`vae_core.data.load`, or a float tensor ``(N, D)``.
+        parts: how many epochs one pass is cut into (1 gives ordinary epochs).
+    """
+
+    def __init__(self, data, parts: int):
+        self._data = as_dataset(data, "data")
+        self.x, self.y = self._data.x, self._data.y
+        self.parts = check_positive_int("parts", parts)
+        if parts > len(self.x):
+            raise ValueError(f"parts must be at most the number of examples ({len(self.x)}), got {parts}.")
+        self._pass: Optional[tuple] = None
+        self._slices: list = []
+
+    def __len__(self) -> int:
+        """Examples per (short) epoch, rounded up."""
+        return math.ceil(len(self.x) / self.parts)
+
+    @property
+    def input_dim(self) -> int:
+        return self.x.shape[1]
+
+    def epoch(self, generator: Optional[torch.Generator] = None) -> tuple:
+        """``(x, y)`` of the next part of the current pass (a new pass starts when the last is used up)."""
+        if not self._slices:
+            self._pass = self._data.epoch(generator)
+            self._slices = list(torch.randperm(len(self.x), generator=generator).tensor_split(self.parts))
+        rows = self._slices.pop(0)
+        x, y = self._pass
+        return x[rows], None if y is None else y[rows]
+
+    def epoch_data(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """The images of :meth:`epoch`."""
+        return self.epoch(generator)[0]
+
+    def __repr__(self) -> str:
+        return f"EpochParts(n={len(self.x)}, parts={self.parts})"
+
+
 
 def minibatches(x: torch.Tensor, batch_size: int, *, shuffle: bool = True,
                 generator: Optional[torch.Generator] = None, drop_last: bool = False,

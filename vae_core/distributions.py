@@ -18,7 +18,7 @@ LOG_2PI = math.log(2 * math.pi)
 
 __all__ = [
     "gaussian_log_prob", "standard_normal_log_prob", "bernoulli_log_prob", "categorical_log_prob",
-    "kl_normal_standard", "kl_normal_normal", "kl_mvn", "kl_categorical",
+    "kl_normal_standard", "kl_normal_standard_per_dim", "kl_normal_normal", "kl_mvn", "kl_categorical",
 ]
 
 
@@ -69,15 +69,36 @@ def categorical_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return (x * torch.log_softmax(logits, dim=-1)).sum(-1)
 
 
+def kl_normal_standard_per_dim(mu: torch.Tensor, logvar: torch.Tensor,
+                               z: torch.Tensor | None = None) -> torch.Tensor:
+    r""":math:`\mathrm{KL}(q(z_j)\,\|\,\mathcal N(0,1))` for each coordinate ``j`` (not summed), shape of ``mu``.
+
+    With ``z=None`` the closed form :math:`\tfrac12(\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1)`.
+    With samples ``z`` of shape ``(L, *mu.shape)`` drawn from ``q``, the Monte-Carlo estimate
+    :math:`\frac1L\sum_l \log q(z^{(l)}_j) - \log p(z^{(l)}_j)
+    = \frac1L\sum_l \tfrac12\big(z_j^{(l)2} - (z^{(l)}_j-\mu_j)^2/\sigma_j^2 - \log\sigma_j^2\big)`.
+    Summing over the last dimension gives :func:`kl_normal_standard`.
+    """
+    check_tensor("mu", mu)
+    check_tensor("logvar", logvar)
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}.")
+    if z is None:
+        return 0.5 * (mu ** 2 + torch.exp(logvar) - logvar - 1)
+    check_tensor("z", z, min_dim=mu.dim() + 1)
+    if z.shape[1:] != mu.shape:
+        raise ValueError(f"z must have shape (L, {', '.join(map(str, mu.shape))}) (samples first), "
+                         f"got {tuple(z.shape)}.")
+    return (0.5 * (z ** 2 - (z - mu) ** 2 / logvar.exp() - logvar)).mean(0)
+
+
 def kl_normal_standard(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     r"""KL divergence :math:`\mathrm{KL}(\mathcal N(\mu, \operatorname{diag}\sigma^2)\,\|\,\mathcal N(0, I))`.
 
     .. math:: \tfrac12 \sum_j \left(\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1\right)
     """
-    check_tensor("mu", mu)
-    check_tensor("logvar", logvar)
-    check_same_shape(mu=mu, logvar=logvar)
-    return 0.5 * (mu ** 2 + torch.exp(logvar) - logvar - 1).sum(-1)
+    check_same_shape(mu=check_tensor("mu", mu), logvar=check_tensor("logvar", logvar))
+    return kl_normal_standard_per_dim(*torch.broadcast_tensors(mu, logvar)).sum(-1)
 
 
 def kl_normal_normal(mu_q: torch.Tensor, logvar_q: torch.Tensor,

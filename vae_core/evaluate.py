@@ -10,50 +10,79 @@ is a stochastic lower bound whose expectation increases with ``K`` towards :math
 """
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
+
 import torch
 
 from ._checks import check_positive_int, check_tensor
-from .distributions import gaussian_log_prob
-from .estimators import reparameterize
-from .objectives import log_mean_exp
+from .distributions import kl_normal_standard_per_dim
+from .models.base import Batch
 
-__all__ = ["log_importance_weights", "log_marginal", "kl_per_dimension", "active_units"]
-
-
-def log_importance_weights(model, x: torch.Tensor, n_samples: int,
-                           generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""``log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)`` with ``z_k ~ q(z|x)``, shape ``(K, B)``.
-
-    ``model`` needs ``encode``, ``log_likelihood(x, z)`` and ``prior_log_prob(z)``.
-    """
-    mu, logvar = model.encode(x)
-    z = reparameterize(mu, logvar, n_samples, generator=generator)
-    return model.log_likelihood(x, z) + model.prior_log_prob(z) - gaussian_log_prob(z, mu, logvar)
+__all__ = ["evaluating", "mean_elbo", "log_importance_weights", "log_marginal", "kl_per_dimension",
+           "active_units"]
 
 
-@torch.no_grad()
-def log_marginal(model, x: torch.Tensor, n_samples: int = 1000, batch_size: int = 100,
-                 chunk: int = 250, generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""Importance-sampled :math:`\log p(x)` per example (shape ``(B,)``), in nats.
-
-    Examples are processed ``batch_size`` at a time and samples ``chunk`` at a time, so memory
-    stays bounded for large ``n_samples``; the chunks are combined exactly with logsumexp.
-    """
-    check_tensor("x", x, min_dim=2)
-    check_positive_int("n_samples", n_samples)
-    check_positive_int("batch_size", batch_size)
-    check_positive_int("chunk", chunk)
+@contextmanager
+def evaluating(model):
+    """``with evaluating(model):`` — eval mode and no gradients inside; the previous mode restored after."""
     was_training = model.training
     model.eval()
     try:
-        out = []
-        for xb in x.split(batch_size):
-            parts = [torch.logsumexp(log_importance_weights(model, xb, min(chunk, n_samples - s), generator), 0)
-                     for s in range(0, n_samples, chunk)]
-            out.append(torch.logsumexp(torch.stack(parts), 0) - torch.log(torch.tensor(float(n_samples))))
-        return torch.cat(out)
+        with torch.no_grad():
+            yield model
     finally:
         model.train(was_training)
+
+
+def _batches(x: torch.Tensor, y, batch_size: int):
+    check_tensor("x", x, min_dim=2)
+    check_positive_int("batch_size", batch_size)
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"y must have one label per row of x: expected {len(x)}, got {len(y)}.")
+    ys = [None] * math.ceil(len(x) / batch_size) if y is None else y.split(batch_size)
+    return [Batch(xb, yb) for xb, yb in zip(x.split(batch_size), ys)]
+
+
+def mean_elbo(model, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000,
+              generator: torch.Generator | None = None) -> float:
+    """The mean over ``x`` of the model's per-example bound (``model.loss(batch).elbo``), in nats.
+
+    Computed in eval mode, without gradients, ``batch_size`` examples at a time, in float64.
+    """
+    device = next(model.parameters()).device
+    with evaluating(model):
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for batch in _batches(x, y, batch_size):
+            total += model.loss(batch.to(device), generator=generator).elbo.double().sum()
+    return total.item() / len(x)
+
+
+def log_importance_weights(model, x: torch.Tensor, n_samples: int,
+                           generator: torch.Generator | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+    r"""``log w_k = log p(x, z_k) - log q(z_k|x)`` with ``z_k ~ q(z|x)``, shape ``(K, B)``:
+    the model's :meth:`~vae_core.models.base.LatentVariableModel.log_weights`."""
+    return model.log_weights(Batch(x, y), n_samples, generator=generator)
+
+
+def log_marginal(model, x: torch.Tensor, n_samples: int = 1000, batch_size: int = 100,
+                 chunk: int = 250, generator: torch.Generator | None = None,
+                 y: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Importance-sampled :math:`\log p(x)` per example (shape ``(B,)``), in nats.
+
+    Works for every model through its ``log_weights``. Examples are processed ``batch_size`` at a
+    time and samples ``chunk`` at a time, so memory stays bounded for large ``n_samples``; the
+    chunks are combined exactly with logsumexp.
+    """
+    check_positive_int("n_samples", n_samples)
+    check_positive_int("chunk", chunk)
+    with evaluating(model):
+        out = []
+        for batch in _batches(x, y, batch_size):
+            parts = [torch.logsumexp(model.log_weights(batch, min(chunk, n_samples - s), generator=generator), 0)
+                     for s in range(0, n_samples, chunk)]
+            out.append(torch.logsumexp(torch.stack(parts), 0) - math.log(n_samples))
+        return torch.cat(out)
 
 
 @torch.no_grad()
@@ -65,8 +94,7 @@ def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 500) -> torch.Ten
     """
     total = None
     for xb in x.split(batch_size):
-        mu, logvar = model.encode(xb)
-        kl = 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(0)  # per dimension, summed over the batch
+        kl = kl_normal_standard_per_dim(*model.encode(xb)).sum(0)  # per dimension, summed over the batch
         total = kl if total is None else total + kl
     return total / len(x)
 

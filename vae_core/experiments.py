@@ -32,6 +32,8 @@ from typing import NamedTuple, Sequence
 import torch
 
 from ._checks import check_positive_int, check_tensor
+from .evaluate import mean_elbo
+from .files import atomic_write
 from .train import _as_data, _epoch_tensor, fit, make_optimizer
 
 __all__ = ["long_mode", "log_checkpoints", "prior_weight_decay", "make_optimizer", "train_curve",
@@ -86,19 +88,9 @@ def _eval_subset(x: torch.Tensor, n: int, generator: torch.Generator) -> torch.T
     return x[torch.randperm(len(x), generator=generator)[:n]]
 
 
-@torch.no_grad()
 def _mean_elbo(model, x: torch.Tensor, seed: int, batch_size: int = 1000) -> float:
-    """Mean single-sample ELBO over ``x`` with fixed noise (the same draws at every checkpoint)."""
-    g = torch.Generator(device=x.device).manual_seed(seed)
-    was = model.training
-    model.eval()
-    try:
-        total = 0.0
-        for xb in x.split(batch_size):
-            total += model.elbo(xb, generator=g).elbo.double().sum().item()
-    finally:
-        model.train(was)
-    return total / len(x)
+    """Mean bound over ``x`` with fixed noise (the same draws at every checkpoint)."""
+    return mean_elbo(model, x, batch_size=batch_size, generator=torch.Generator(device=x.device).manual_seed(seed))
 
 
 def train_curve(model, train, test, total_samples: int, checkpoints: Sequence[int] | None = None,
@@ -298,10 +290,9 @@ def gradient_moments(model, x: torch.Tensor, kl: str = "analytic", n_samples: in
 def save_result(result: dict, path) -> Path:
     """Write a result dict as JSON (written to a temporary name, then renamed)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, path)
+    payload = json.dumps(result, indent=1)   # fails before anything is written if not JSON-able
+    with atomic_write(path, "w") as f:
+        f.write(payload)
     return path
 
 

@@ -17,9 +17,10 @@ from typing import NamedTuple
 
 import torch
 
+from ._checks import check_nonnegative_float, check_tensor
 from .distributions import gaussian_log_prob, kl_normal_standard, standard_normal_log_prob
 
-__all__ = ["ELBOTerms", "gaussian_elbo", "log_mean_exp", "KL_MODES"]
+__all__ = ["ELBOTerms", "gaussian_elbo", "log_mean_exp", "free_bits_kl", "KL_MODES"]
 
 KL_MODES = ("analytic", "mc")
 
@@ -55,3 +56,29 @@ def gaussian_elbo(log_px_z: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, log
     else:
         kl_term = (gaussian_log_prob(z, mu, logvar) - standard_normal_log_prob(z)).mean(0)
     return ELBOTerms(recon - beta * kl_term, recon, kl_term)
+
+
+def free_bits_kl(kl: torch.Tensor, free_bits: float) -> torch.Tensor:
+    r"""The free-bits KL term (Kingma et al., 2016), one group per latent dimension.
+
+    Given per-example, per-dimension KLs ``kl`` of shape ``(B, d)`` and :math:`\lambda` =
+    ``free_bits`` (nats per dimension), let :math:`m_j = \frac1B\sum_i \mathrm{KL}_{ij}` be the
+    batch average of dimension ``j``. Free bits replaces the KL term :math:`\sum_j m_j` by
+
+    .. math:: \sum_j \max(\lambda, m_j),
+
+    so a dimension whose average KL is below :math:`\lambda` is not pushed further towards the
+    prior: its first :math:`\lambda` nats are free. Returned per example (shape ``(B,)``) as
+
+    .. math:: \widetilde{\mathrm{KL}}_i = \sum_j \begin{cases}\mathrm{KL}_{ij} & m_j > \lambda\\
+              \lambda & m_j \le \lambda\end{cases}
+
+    whose batch mean is exactly :math:`\sum_j\max(\lambda, m_j)` and whose gradient flows only
+    through the dimensions above the floor. With ``free_bits=0`` (and KL >= 0) it is ``kl.sum(-1)``.
+    """
+    check_tensor("kl", kl, min_dim=2)
+    if kl.dim() != 2:
+        raise ValueError(f"kl must have shape (B, d) (examples, latent dimensions), got {tuple(kl.shape)}.")
+    lam = check_nonnegative_float("free_bits", free_bits, "nats per latent dimension")
+    above = kl.mean(0) > lam                                     # (d,): which dimensions pay their KL
+    return torch.where(above, kl, torch.full_like(kl, lam)).sum(-1)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ._checks import check_positive_int
+from .evaluate import evaluating
 
 __all__ = ["tile_images", "image_grid", "image_rows", "plot_history", "manifold_grid",
            "manifold_images", "latent_manifold", "plot_lower_bound_curves", "table_html"]
@@ -255,14 +256,8 @@ def manifold_images(model, n: int = 15, latent_dims: Sequence[int] = (0, 1),
         z[:] = base.reshape(1, d).to(dtype=dtype, device=device)
     flat = torch.as_tensor(grid.reshape(-1, 2), dtype=dtype, device=device)
     z[:, i], z[:, j] = flat[:, 0], flat[:, 1]
-    was_training = getattr(model, "training", None)
-    if was_training:
-        model.eval()
-    try:
+    with evaluating(model) if isinstance(model, torch.nn.Module) else torch.no_grad():
         images = decode(z)
-    finally:
-        if was_training:
-            model.train()
     return grid, images.detach().cpu()
 
 

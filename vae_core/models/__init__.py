@@ -1,6 +1,16 @@
-"""Model classes. Each stores its constructor arguments in ``self.config`` (used by checkpoints)."""
+"""The models, each a small file on the common interface of :mod:`vae_core.models.base`.
+
+``MODELS`` lists them explicitly (checkpoints rebuild a model from its name here, the command line
+``python -m vae_core.train --model NAME`` trains any of them, and ``tests/test_model_contract.py``
+checks every one). Each can be built as ``MODELS[name](input_dim=D, latent_dim=d)``.
+"""
+from .base import Batch, LatentVariableModel, Output
+from .free_bits import FreeBitsVAE
 from .vae import VAE
 
-MODELS = {"VAE": VAE}
+MODELS = {
+    "VAE": VAE,
+    "FreeBitsVAE": FreeBitsVAE,
+}
 
-__all__ = ["VAE", "MODELS"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE"]

@@ -17,11 +17,12 @@ from ..distributions import bernoulli_log_prob, gaussian_log_prob, standard_norm
 from ..estimators import reparameterize
 from ..nets import BernoulliMLP, GaussianMLP, _check_hidden
 from ..objectives import ELBOTerms, gaussian_elbo
+from .base import Batch, LatentVariableModel, Output
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
-class VAE(nn.Module):
+class VAE(LatentVariableModel):
     """A VAE with MLP encoder and decoder.
 
     Args:
@@ -30,7 +31,13 @@ class VAE(nn.Module):
         hidden_dims: hidden layer sizes of both MLPs (the paper: one layer of 500 or 200).
         likelihood: ``"bernoulli"`` (decoder outputs logits) or ``"gaussian"`` (mean and log-variance).
         activation: ``"tanh"`` (the paper) or ``"relu"``, ``"softplus"``, ``"elu"``.
+
+    Training settings (attributes that :func:`vae_core.fit` may set): ``beta`` (the KL weight,
+    schedulable for a warm-up, default 1), ``n_samples`` (L, samples per example, default 1) and
+    ``kl_estimator`` (``"analytic"`` or ``"mc"``).
     """
+
+    schedulable = ("beta",)
 
     def __init__(self, input_dim: int, latent_dim: int, hidden_dims: Sequence[int] | int = (400,),
                  likelihood: str = "bernoulli", activation: str = "tanh"):
@@ -48,18 +55,12 @@ class VAE(nn.Module):
             self.decoder = BernoulliMLP(latent_dim, input_dim, hidden[::-1], activation)
         else:
             self.decoder = GaussianMLP(latent_dim, input_dim, hidden[::-1], activation)
+        self.beta, self.n_samples, self.kl_estimator = 1.0, 1, "analytic"
 
     # -- the three maps -------------------------------------------------------------------------
-    def _check_x(self, x) -> torch.Tensor:
-        check_tensor("x", x, min_dim=2)
-        if x.shape[-1] != self.input_dim:
-            raise ValueError(f"x must have shape (batch, {self.input_dim}) (flattened images), "
-                             f"got {tuple(x.shape)}; use x.view(len(x), -1).")
-        return x
-
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x (B, D) -> (mu, logvar)``, each ``(B, d)``."""
-        return self.encoder(self._check_x(x))
+        return self.encoder(self.check_x(x))
 
     def decode(self, z: torch.Tensor):
         """Decoder parameters: Bernoulli logits ``(..., D)``, or Gaussian ``(mean, logvar)``."""
@@ -99,11 +100,35 @@ class VAE(nn.Module):
     def forward(self, x: torch.Tensor) -> ELBOTerms:
         return self.elbo(x)
 
+    # -- the model interface (vae_core.models.base) ---------------------------------------------
+    def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
+        r"""``loss = -mean(recon - beta * kl)``; ``elbo = recon - kl`` (the true bound, whatever ``beta``)."""
+        x = batch.x if isinstance(batch, Batch) else batch
+        t = self.elbo(x, n_samples=self.n_samples, beta=self.beta, kl=self.kl_estimator, generator=generator)
+        elbo = t.elbo if self.beta == 1 else t.recon - t.kl
+        return Output(loss=-t.elbo.mean(), elbo=elbo, terms={"recon": t.recon, "kl": t.kl})
+
+    def log_weights(self, batch: Batch | torch.Tensor, n_samples: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""``log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)`` at ``z_k ~ q(z|x)``, shape ``(K, B)``."""
+        check_positive_int("n_samples", n_samples)
+        x = batch.x if isinstance(batch, Batch) else batch
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar, n_samples, generator=generator)
+        return self.log_likelihood(x, z) + self.prior_log_prob(z) - gaussian_log_prob(z, mu, logvar)
+
     # -- generation -----------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, mean: bool = True) -> torch.Tensor:
-        """``n`` draws: decode ``z ~ N(0, I)``; the mean image (default) or a sample from p(x|z)."""
+    def sample(self, n: int, y=None, generator: torch.Generator | None = None, mean: bool = True) -> torch.Tensor:
+        """``n`` draws: decode ``z ~ N(0, I)``; the mean image (default) or a sample from p(x|z).
+
+        ``y`` is accepted for the common interface and must be ``None`` (this model has no labels).
+        """
         check_positive_int("n", n)
+        if isinstance(y, torch.Generator):
+            raise TypeError("sample(n, y=None, generator=None): pass the generator by name, generator=...")
+        if y is not None:
+            raise ValueError(f"{type(self).__name__} is not conditional: sample() takes no labels y.")
         p = next(self.parameters())
         z = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
         m = self.decode_mean(z)
