@@ -220,3 +220,19 @@ def test_explorer_colors_option():
     assert LatentExplorer(net, image_shape=(2, 2), colors="grey").colors == "grey"
     with pytest.raises(ValueError, match="colors must be 'ink' or 'grey'"):
         LatentExplorer(net, image_shape=(2, 2), colors="viridis")
+
+
+def test_from_model_exports_any_models_mean_decoder():
+    from vae_core import MODELS
+    for name, cls in MODELS.items():
+        torch.manual_seed(0)
+        model = cls(input_dim=16, latent_dim=3)
+        w = LatentExplorer.from_model(model)
+        assert w.image_shape == [4, 4] and w.latent_dim == 3
+        z = torch.tensor([[0.3, -1.0, 2.0]])
+        np.testing.assert_allclose(w.image([0.3, -1.0, 2.0]).reshape(1, -1),
+                                   model.decode_mean(z).detach().numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="not a square image"):
+        LatentExplorer.from_model(MODELS["VAE"](input_dim=12, latent_dim=2))
+    with pytest.raises(TypeError, match="mean_decoder"):
+        LatentExplorer.from_model(torch.nn.Linear(2, 4))

@@ -116,6 +116,26 @@ class LatentExplorer(anywidget.AnyWidget):
                          value_range=[lo, hi], initial=initial, z=list(initial), title=str(title),
                          scale=scale, colors=colors, **kwargs)
 
+    @classmethod
+    def from_model(cls, model, image_shape: Sequence[int] | None = None, **kwargs) -> "LatentExplorer":
+        """The explorer of any model's decoder: the one way a model reaches the browser.
+
+        Uses ``model.mean_decoder()``, which returns ``(net, output)``: an ``nn.Sequential`` MLP from
+        ``z`` to the decoder's mean (logits with ``output="sigmoid"``, or means with ``"identity"``).
+        ``image_shape`` defaults to a square when the model's ``input_dim`` is a perfect square; other
+        keyword arguments go to :class:`LatentExplorer`.
+        """
+        if not callable(getattr(model, "mean_decoder", None)):
+            raise TypeError(f"{type(model).__name__} has no mean_decoder() -> (nn.Sequential, output); "
+                            f"pass its decoder MLP to LatentExplorer(...) directly.")
+        net, output = model.mean_decoder()
+        if image_shape is None:
+            side = math.isqrt(int(model.input_dim))
+            if side * side != model.input_dim:
+                raise ValueError(f"input_dim={model.input_dim} is not a square image: pass image_shape=(H, W).")
+            image_shape = (side, side)
+        return cls(net, image_shape=image_shape, output=output, **kwargs)
+
     def image(self, z=None) -> np.ndarray:
         """The image for ``z`` (default: the current code), computed in numpy like the browser does."""
         return decode_image(self.spec, self.z if z is None else z, self.image_shape, self.output)
