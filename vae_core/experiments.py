@@ -34,7 +34,8 @@ import torch
 from ._checks import check_positive_int, check_tensor
 from .evaluate import mean_elbo
 from .files import atomic_write
-from .train import _as_data, _epoch_tensor, fit, make_optimizer
+from .data import as_dataset
+from .train import fit, make_optimizer
 
 __all__ = ["long_mode", "log_checkpoints", "prior_weight_decay", "make_optimizer", "train_curve",
            "lower_bound_curves", "select_learning_rate", "GradientMoments", "gradient_moments",
@@ -122,7 +123,7 @@ def train_curve(model, train, test, total_samples: int, checkpoints: Sequence[in
     check_positive_int("total_samples", total_samples)
     check_positive_int("batch_size", batch_size)
     check_positive_int("n_eval", n_eval)
-    train, test = _as_data("train", train), _as_data("test", test)
+    train, test = as_dataset(train, "train"), as_dataset(test, "test")
     n_train = len(train)
     if weight_decay == "prior":
         weight_decay = prior_weight_decay(n_train)
@@ -137,8 +138,8 @@ def train_curve(model, train, test, total_samples: int, checkpoints: Sequence[in
     device = torch.device(device)
     model.to(device)
     eval_gen = torch.Generator().manual_seed(seed + 2)
-    train_eval = _eval_subset(_epoch_tensor(train, eval_gen), n_eval, eval_gen).to(device)
-    test_eval = _eval_subset(_epoch_tensor(test, eval_gen), n_eval, eval_gen).to(device)
+    train_eval = _eval_subset(train.epoch(eval_gen)[0], n_eval, eval_gen).to(device)
+    test_eval = _eval_subset(test.epoch(eval_gen)[0], n_eval, eval_gen).to(device)
 
     out = {"samples": [], "train_elbo": [], "test_elbo": [], "seconds": []}
     clock = {"start": time.perf_counter(), "evaluating": 0.0}
@@ -207,7 +208,7 @@ def lower_bound_curves(train, test, latent_dims: Sequence[int] = PAPER_LATENT_DI
 
     dims = [check_positive_int("each latent size", int(d)) for d in latent_dims]
     check_positive_int("hidden", hidden)
-    train, test = _as_data("train", train), _as_data("test", test)
+    train, test = as_dataset(train, "train"), as_dataset(test, "test")
     input_dim = train.x.shape[1] if hasattr(train, "x") else train.shape[1]
     checkpoints = log_checkpoints(total_samples, n_points, batch_size, start)
     config = dict(latent_dims=dims, hidden=hidden, total_samples=checkpoints[-1], checkpoints=checkpoints,

@@ -53,15 +53,6 @@ def resolve_device(device=None) -> torch.device:
     return torch.device(device)
 
 
-def _as_data(name: str, data):
-    """A data set or a tensor as a data set (see :func:`vae_core.data.as_dataset`); ``None`` stays ``None``."""
-    return None if data is None else as_dataset(data, name)
-
-
-def _epoch_tensor(data, generator) -> torch.Tensor:
-    return data.epoch(generator)[0]
-
-
 def evaluate_elbo(model, x: torch.Tensor, batch_size: int = 1000, n_samples: int = 1,
                   generator: torch.Generator | None = None, device=None, y=None) -> float:
     """Mean per-example bound of ``model`` on ``x`` (nats), in eval mode: :func:`vae_core.evaluate.mean_elbo`.
@@ -174,7 +165,8 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
     if not callable(getattr(model, "loss", None)):
         raise TypeError(f"model must follow vae_core.models.base.LatentVariableModel (have loss(batch)), "
                         f"got {type(model).__name__}.")
-    train, test = _as_data("train", train), _as_data("test", test)
+    train = as_dataset(train, "train")
+    test = None if test is None else as_dataset(test, "test")
     if n_samples is not None:
         check_positive_int("n_samples", n_samples)
     settings = {name: value for name, value in (("n_samples", n_samples), ("kl_estimator", kl))
