@@ -64,7 +64,8 @@ class IWAE(VAE):
       normalised weights :math:`\tilde w_i = w_i/\sum_j w_j`.
 
     ``n_samples`` (which :func:`vae_core.fit` may set) is another name for ``k``. ``beta`` must stay 1:
-    the bound has no KL term to weight.
+    the bound has no KL term to weight; ``kl_estimator`` is not used (the bound has no KL term at all).
+    The inherited :meth:`~vae_core.models.vae.VAE.elbo` still computes the plain ELBO, for comparison.
     """
 
     schedulable = ()
