@@ -20,7 +20,7 @@ import torch
 from ._checks import check_nonnegative_float, check_tensor
 from .distributions import gaussian_log_prob, kl_normal_standard, standard_normal_log_prob
 
-__all__ = ["ELBOTerms", "gaussian_elbo", "log_mean_exp", "free_bits_kl", "KL_MODES"]
+__all__ = ["ELBOTerms", "gaussian_elbo", "log_mean_exp", "iwae_bound", "free_bits_kl", "KL_MODES"]
 
 KL_MODES = ("analytic", "mc")
 
@@ -82,3 +82,33 @@ def free_bits_kl(kl: torch.Tensor, free_bits: float) -> torch.Tensor:
     lam = check_nonnegative_float("free_bits", free_bits, "nats per latent dimension")
     above = kl.mean(0) > lam                                     # (d,): which dimensions pay their KL
     return torch.where(above, kl, torch.full_like(kl, lam)).sum(-1)
+
+
+def iwae_bound(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    r"""The importance-weighted bound of Burda et al. (2015) from ``k`` log-weights per example:
+
+    .. math:: \hat{\mathcal L}_k(x) = \log \frac1k \sum_{i=1}^k w_i,
+              \qquad \log w_i = \log p(x|z_i) + \log p(z_i) - \log q(z_i|x),\quad z_i \sim q(z|x),
+
+    computed as ``logsumexp(log_w, dim) - log k`` (:func:`log_mean_exp`). Its expectation
+    :math:`\mathcal L_k` is the ELBO for ``k = 1``, never decreases with ``k`` and stays below
+    :math:`\log p(x)`.
+
+    Args:
+        log_w: log importance weights with the ``k`` samples along ``dim`` (e.g. ``(k, B)`` from a
+            model's ``log_weights``). They must be built from *sampled* ``z`` (never with a
+            closed-form KL: that is a different quantity for ``k > 1``).
+        dim: the sample dimension (default 0).
+
+    Returns:
+        the per-example bound, ``log_w`` with ``dim`` removed.
+    """
+    check_tensor("log_w", log_w, min_dim=1)
+    try:
+        k = log_w.shape[dim]
+    except IndexError:
+        raise ValueError(f"dim={dim} is not a dimension of log_w (shape {tuple(log_w.shape)}); pass the "
+                         f"dimension that holds the k samples.") from None
+    if k == 0:
+        raise ValueError(f"log_w has no samples along dim={dim} (shape {tuple(log_w.shape)}); need k >= 1.")
+    return log_mean_exp(log_w, dim=dim)
