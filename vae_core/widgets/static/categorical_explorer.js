@@ -164,7 +164,7 @@ function render({ model, el: host }) {
 
   // the grid: one row per variable, one cell per class
   const right = styledEl("div", "display:flex;flex-direction:column;gap:6px;");
-  const grid = styledEl("div", `display:grid;grid-template-columns:auto repeat(${K}, 22px);gap:2px;align-items:center;`);
+  const grid = styledEl("div", `display:grid;width:max-content;grid-template-columns:max-content repeat(${K}, 22px);gap:2px;align-items:center;`);
   grid.className = "vae-ce-grid";
   grid.appendChild(styledEl("span", "", ""));
   for (let k = 0; k < K; k++) grid.appendChild(styledEl("span", "text-align:center;color:#666;", String(k)));
