@@ -193,7 +193,7 @@ function render({ model, el: host }) {
   right.appendChild(grid);
   // the strip: what the image becomes for every class of the focused variable
   const stripTitle = styledEl("div", "color:#444;");
-  const strip = styledEl("div", "display:flex;gap:3px;");
+  const strip = styledEl("div", "display:flex;flex-wrap:wrap;gap:3px;");
   const thumbs = [];
   const tScale = Math.max(1, Math.round(48 / Math.max(width, height)));
   for (let k = 0; k < K; k++) {
@@ -206,8 +206,10 @@ function render({ model, el: host }) {
     strip.appendChild(t);
     thumbs.push(t);
   }
-  right.append(stripTitle, strip);
   body.appendChild(right);
+  const bottom = styledEl("div", "display:flex;flex-direction:column;gap:4px;margin-top:8px;");
+  bottom.append(stripTitle, strip);
+  root.appendChild(bottom);
   host.appendChild(root);
 
   function draw() {
