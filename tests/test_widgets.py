@@ -228,10 +228,14 @@ def test_from_model_exports_any_models_mean_decoder():
         torch.manual_seed(0)
         model = cls(input_dim=16, latent_dim=3)
         w = LatentExplorer.from_model(model)
-        assert w.image_shape == [4, 4] and w.latent_dim == 3
-        z = torch.tensor([[0.3, -1.0, 2.0]])
-        np.testing.assert_allclose(w.image([0.3, -1.0, 2.0]).reshape(1, -1),
-                                   model.decode_mean(z).detach().numpy(), atol=1e-5)
+        if hasattr(model, "n_categories"):   # a categorical code reaches the decoder one-hot: N*K inputs
+            code = torch.nn.functional.one_hot(torch.tensor([[1, 0, 2]]), model.n_categories).float()
+            z = code.flatten(1)
+        else:
+            z = code = torch.tensor([[0.3, -1.0, 2.0]])
+        assert w.image_shape == [4, 4] and w.latent_dim == z.shape[1]
+        np.testing.assert_allclose(w.image(z[0].tolist()).reshape(1, -1),
+                                   model.decode_mean(code).detach().numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="not a square image"):
         LatentExplorer.from_model(MODELS["VAE"](input_dim=12, latent_dim=2))
     with pytest.raises(TypeError, match="mean_decoder"):

@@ -19,6 +19,7 @@ LOG_2PI = math.log(2 * math.pi)
 __all__ = [
     "gaussian_log_prob", "standard_normal_log_prob", "bernoulli_log_prob", "categorical_log_prob",
     "kl_normal_standard", "kl_normal_standard_per_dim", "kl_normal_normal", "kl_mvn", "kl_categorical",
+    "kl_categorical_uniform",
 ]
 
 
@@ -165,3 +166,26 @@ def kl_categorical(logits_q: torch.Tensor, logits_p: torch.Tensor | None = None)
         check_same_shape(logits_q=logits_q, logits_p=logits_p)
         log_p = torch.log_softmax(logits_p, dim=-1)
     return (log_q.exp() * (log_q - log_p)).sum(-1)
+
+
+def kl_categorical_uniform(logits: torch.Tensor) -> torch.Tensor:
+    r"""KL divergence from a categorical to the uniform distribution on its :math:`K` classes.
+
+    With :math:`q = \mathrm{softmax}(\text{logits})` and :math:`p_k = 1/K`,
+
+    .. math:: \mathrm{KL}(q\,\|\,p) = \sum_{k=1}^K q_k \log\frac{q_k}{1/K}
+              = \log K + \sum_k q_k \log q_k = \log K - H(q),
+
+    which lies in :math:`[0, \log K]`: zero for the uniform :math:`q`, :math:`\log K` for a one-hot
+    :math:`q`. Only the last (category) dimension is summed: logits of shape ``(B, N, K)`` for
+    :math:`N` categorical variables give ``(B, N)``, one KL per variable (sum over ``N`` for the
+    KL of the whole code, whose prior is uniform on each variable independently).
+    """
+    check_tensor("logits", logits)
+    K = logits.shape[-1]
+    if K < 1:
+        raise ValueError(f"logits must have at least one category in the last dimension, got shape "
+                         f"{tuple(logits.shape)}.")
+    log_q = torch.log_softmax(logits, dim=-1)
+    neg_entropy = (log_q.exp() * log_q).sum(-1)          # sum_k q_k log q_k = -H(q)
+    return (math.log(K) + neg_entropy).clamp(min=0.0)    # clamp: rounding only, never a real negative

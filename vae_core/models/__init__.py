@@ -5,6 +5,7 @@
 checks every one). Each can be built as ``MODELS[name](input_dim=D, latent_dim=d)``.
 """
 from .base import Batch, LatentVariableModel, Output
+from .categorical import CategoricalVAE
 from .free_bits import FreeBitsVAE
 from .iwae import IWAE
 from .vae import VAE
@@ -13,6 +14,7 @@ MODELS = {
     "VAE": VAE,
     "FreeBitsVAE": FreeBitsVAE,
     "IWAE": IWAE,
+    "CategoricalVAE": CategoricalVAE,
 }
 
-__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "IWAE"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "IWAE", "CategoricalVAE"]

@@ -14,12 +14,13 @@ browser, so the same widget works in Jupyter, in Colab and on the book's static 
 """
 from .export import SPEC_FORMAT, decode_image, export_mlp, mlp_forward_numpy
 from .frontend import esm_source, mulberry32_uniforms, static_text
+from .categorical import CategoricalExplorer
 from .gradients import EstimatorExplorer
 from .gumbel import GumbelSoftmaxExplorer
 from .inference import ELBOExplorer, KLExplorer
 from .iwae import BoundExplorer
 from .latent import LatentExplorer
 
-__all__ = ["LatentExplorer", "ELBOExplorer", "KLExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "BoundExplorer",
+__all__ = ["CategoricalExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "ELBOExplorer", "KLExplorer", "BoundExplorer", "LatentExplorer",
            "export_mlp", "mlp_forward_numpy", "decode_image", "SPEC_FORMAT", "esm_source", "static_text",
            "mulberry32_uniforms"]
