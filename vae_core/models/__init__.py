@@ -5,12 +5,19 @@
 checks every one). Each can be built as ``MODELS[name](input_dim=D, latent_dim=d)``.
 """
 from .base import Batch, LatentVariableModel, Output
+from .factor_vae import FactorVAE
 from .free_bits import FreeBitsVAE
+from .implicit_prior import ImplicitPriorVAE
+from .ladder import LadderVAE
 from .vae import VAE
 
 MODELS = {
     "VAE": VAE,
     "FreeBitsVAE": FreeBitsVAE,
+    "ImplicitPriorVAE": ImplicitPriorVAE,
+    "FactorVAE": FactorVAE,
+    "LadderVAE": LadderVAE,
 }
 
-__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE",
+           "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]
