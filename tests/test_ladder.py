@@ -76,9 +76,9 @@ def _binary(n, gen):
     return (torch.rand(n, D, generator=gen) > 0.5).float()
 
 
-def _lvae(lower=(4, 3), top=2, hidden=(16, 12, 8), seed=0):
+def _lvae(lower=(4, 3), top=2, hidden=(16, 12, 8), seed=0, merge=True):
     torch.manual_seed(seed)
-    return LadderVAE(input_dim=D, latent_dim=top, lower_latent_dims=lower, hidden_dims=hidden)
+    return LadderVAE(input_dim=D, latent_dim=top, lower_latent_dims=lower, hidden_dims=hidden, merge=merge)
 
 
 def test_one_layer_ladder_is_exactly_a_vae(gen):
@@ -104,10 +104,18 @@ def test_one_layer_ladder_is_exactly_a_vae(gen):
                                lvae.log_weights(Batch(x), 4, generator=torch.Generator().manual_seed(2)))
 
 
-def test_every_layers_kl_is_against_the_top_down_prior(gen):
+def _merge(model, up, mu_p, lv_p):
+    if model.merge:
+        return precision_weighted(up[0], up[1], mu_p, lv_p)
+    return up[0].expand_as(mu_p), up[1].expand_as(lv_p)
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_every_layers_kl_is_against_the_top_down_prior(gen, merge):
     """Rebuild the bound by hand from the pieces (same noise): top layer against N(0, I), every lower
-    layer against p(z_i | z_{i+1}) at the sampled z_{i+1}, never against the bottom-up Gaussian."""
-    model = _lvae()
+    layer against p(z_i | z_{i+1}) at the sampled z_{i+1}, never against the bottom-up Gaussian.
+    With merge=False the posteriors are the bottom-up Gaussians alone (a bottom-up hierarchical VAE)."""
+    model = _lvae(merge=merge)
     x = _binary(7, gen)
     S = 2
     model.n_samples = S
@@ -118,18 +126,18 @@ def test_every_layers_kl_is_against_the_top_down_prior(gen):
     z3 = mu_q + (0.5 * lv_q).exp() * torch.randn((S, 7, 2), generator=noise)
     kl3 = kl_normal_standard(mu_q, lv_q)
     mu_p, lv_p = model.prior_params(2, z3)
-    mu_q, lv_q = precision_weighted(ups[1][0], ups[1][1], mu_p, lv_p)
+    mu_q, lv_q = _merge(model, ups[1], mu_p, lv_p)
     z2 = mu_q + (0.5 * lv_q).exp() * torch.randn((S, 7, 3), generator=noise)
     kl2 = kl_normal_normal(mu_q, lv_q, mu_p, lv_p).mean(0)
     mu_p, lv_p = model.prior_params(1, z2)
-    mu_q, lv_q = precision_weighted(ups[0][0], ups[0][1], mu_p, lv_p)
+    mu_q, lv_q = _merge(model, ups[0], mu_p, lv_p)
     z1 = mu_q + (0.5 * lv_q).exp() * torch.randn((S, 7, 4), generator=noise)
     kl1 = kl_normal_normal(mu_q, lv_q, mu_p, lv_p).mean(0)
     recon = model.log_likelihood(x, z1).mean(0)
     for name, value in (("kl1", kl1), ("kl2", kl2), ("kl3", kl3), ("recon", recon)):
         torch.testing.assert_close(out.terms[name], value)
     torch.testing.assert_close(out.elbo, recon - kl1 - kl2 - kl3)
-    # a KL against the bottom-up Gaussian instead is a different number
+    # a KL against the bottom-up Gaussian instead is a different number (zero, without merging)
     wrong = kl_normal_normal(mu_q, lv_q, ups[0][0].expand_as(mu_q), ups[0][1].expand_as(lv_q)).mean(0)
     assert (wrong - kl1).abs().max() > 1e-2
 
@@ -152,11 +160,12 @@ def test_per_layer_kl_is_nonnegative_in_expectation_and_mc_agrees_with_analytic(
     mc_close(log_ratio[0][:, 0], an.terms["kl1"][0].item())
 
 
-def test_importance_weights_estimate_the_generative_models_log_px(gen):
+@pytest.mark.parametrize("merge", [True, False])
+def test_importance_weights_estimate_the_generative_models_log_px(gen, merge):
     """log p(x) of the three-layer generative model by brute-force ancestral sampling from the prior
     agrees with the importance-sampled estimate from log_weights: q's density is the one sampled from,
     and p(x, z) is the generative model's."""
-    model = _lvae()
+    model = _lvae(merge=merge)
     x = _binary(4, gen)
     with torch.no_grad():
         n = 400_000
@@ -226,5 +235,7 @@ def test_ladder_constructor_checks():
         LadderVAE(D, 2, lower_latent_dims=(4, 3), hidden_dims=(8, 8))
     with pytest.raises(ValueError, match="each lower latent dimension must be a positive int"):
         LadderVAE(D, 2, lower_latent_dims=(4, 0))
+    with pytest.raises(TypeError, match="merge must be True"):
+        LadderVAE(D, 2, merge="no")
     with pytest.raises(ValueError, match="layer i must be in 1..2"):
         _lvae().prior_params(3, torch.zeros(1, 2))

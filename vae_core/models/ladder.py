@@ -56,6 +56,12 @@ class LadderVAE(LatentVariableModel):
             :math:`i = 1`).
         likelihood: ``"bernoulli"`` (logits) or ``"gaussian"``.
         activation: ``"tanh"``, ``"relu"``, ``"softplus"`` or ``"elu"``.
+        merge: ``True`` (the Ladder VAE): each lower posterior is the precision-weighted merge of the
+            bottom-up Gaussian and the top-down prior. ``False``: a hierarchical VAE with the same
+            generative model and a *bottom-up* inference network, :math:`q(z_i|x) =
+            \mathcal N(\hat\mu_i, \hat\sigma^2_i)` from the deterministic pass alone (the layers are
+            independent given x), a baseline with bottom-up inference to compare the Ladder VAE with. The KLs are still
+            taken against the top-down prior :math:`p(z_i|z_{i+1})` at the sampled :math:`z_{i+1}`.
 
     Settings ``fit`` may set: ``beta`` (schedulable, the KL warm-up weight of every layer's KL),
     ``n_samples`` and ``kl_estimator`` (``"analytic"``: each layer's KL between the two Gaussians in
@@ -70,7 +76,8 @@ class LadderVAE(LatentVariableModel):
     schedulable = ("beta",)
 
     def __init__(self, input_dim: int, latent_dim: int, lower_latent_dims: Sequence[int] = (32,),
-                 hidden_dims: Sequence[int] | int = (256,), likelihood: str = "bernoulli", activation: str = "tanh"):
+                 hidden_dims: Sequence[int] | int = (256,), likelihood: str = "bernoulli", activation: str = "tanh",
+                 merge: bool = True):
         super().__init__()
         check_positive_int("input_dim", input_dim)
         check_positive_int("latent_dim", latent_dim)
@@ -94,8 +101,11 @@ class LadderVAE(LatentVariableModel):
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
+        if not isinstance(merge, bool):
+            raise TypeError(f"merge must be True (Ladder VAE) or False (bottom-up inference), got {merge!r}.")
+        self.merge = merge
         self.config = dict(input_dim=input_dim, latent_dim=latent_dim, lower_latent_dims=lower,
-                           hidden_dims=hidden, likelihood=likelihood, activation=activation)
+                           hidden_dims=hidden, likelihood=likelihood, activation=activation, merge=merge)
         self.input_dim, self.latent_dim, self.likelihood = input_dim, latent_dim, likelihood
         self.latent_dims, self.n_layers = dims, len(dims)
 
@@ -151,13 +161,17 @@ class LadderVAE(LatentVariableModel):
         kls[-1] = kl_normal_standard(mu_q, lv_q) if kl == "analytic" else log_ratio[-1].mean(0)
         for i in range(L - 2, -1, -1):                                                  # layers L-1 .. 1
             mu_p, lv_p = self.down[i](z)                                                # p(z_i | z_{i+1})
-            mu_hat, lv_hat = ups[i]
-            mu_q, lv_q = precision_weighted(mu_hat.expand_as(mu_p), lv_hat.expand_as(lv_p), mu_p, lv_p)
+            mu_q, lv_q = self._posterior(ups[i], mu_p, lv_p)
             z = reparameterize(mu_q, lv_q, generator=generator)                         # (S, B, d_i)
             zs[i] = z
             log_ratio[i] = gaussian_log_prob(z, mu_q, lv_q) - gaussian_log_prob(z, mu_p, lv_p)
             kls[i] = (kl_normal_normal(mu_q, lv_q, mu_p, lv_p) if kl == "analytic" else log_ratio[i]).mean(0)
         return zs, log_ratio, kls
+
+    def _posterior(self, up, mu_p, lv_p):
+        """``(mu_q, logvar_q)`` of a lower layer, shape of ``mu_p``: merged (Ladder) or bottom-up only."""
+        mu_hat, lv_hat = up[0].expand_as(mu_p), up[1].expand_as(lv_p)
+        return precision_weighted(mu_hat, lv_hat, mu_p, lv_p) if self.merge else (mu_hat, lv_hat)
 
     @torch.no_grad()
     def posteriors(self, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None):
@@ -170,7 +184,7 @@ class LadderVAE(LatentVariableModel):
         z = reparameterize(*ups[-1], n_samples, generator=generator)
         for i in range(self.n_layers - 2, -1, -1):
             mu_p, lv_p = self.down[i](z)
-            mu_q, lv_q = precision_weighted(ups[i][0].expand_as(mu_p), ups[i][1].expand_as(lv_p), mu_p, lv_p)
+            mu_q, lv_q = self._posterior(ups[i], mu_p, lv_p)
             out[i] = (mu_q, lv_q)
             z = reparameterize(mu_q, lv_q, generator=generator)
         return out
