@@ -198,10 +198,16 @@ class LadderVAE(LatentVariableModel):
         mean, logvar = out
         return gaussian_log_prob(x.expand_as(mean), mean, logvar)
 
-    def decode_mean(self, z1: torch.Tensor) -> torch.Tensor:
-        """The mean of :math:`p(x|z_1)`: pixel probabilities (Bernoulli) or the Gaussian mean."""
+    def bottom_mean(self, z1: torch.Tensor) -> torch.Tensor:
+        """The mean of :math:`p(x|z_1)` given the *bottom* layer: pixel probabilities or the Gaussian mean."""
         out = self.decoder(z1)
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out[0]
+
+    def decode_mean(self, z_top: torch.Tensor) -> torch.Tensor:
+        """The image of a *top-layer* code (``latent_dim`` values), as every model's ``decode_mean``:
+        :meth:`decode_top` through the prior means of the lower layers (the map :meth:`mean_decoder`
+        exports). It is the decoder's mean at those means, not :math:`\mathbb E[x|z_L]`."""
+        return self.decode_top(z_top)
 
     def decode_top(self, z_top: torch.Tensor, sample_lower: bool = False,
                    generator: torch.Generator | None = None) -> torch.Tensor:
@@ -214,7 +220,7 @@ class LadderVAE(LatentVariableModel):
         for i in range(self.n_layers - 2, -1, -1):
             mu_p, lv_p = self.down[i](z)
             z = reparameterize(mu_p, lv_p, generator=generator) if sample_lower else mu_p
-        return self.decode_mean(z)
+        return self.bottom_mean(z)
 
     # -- the model interface ----------------------------------------------------------------------
     def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
@@ -250,7 +256,7 @@ class LadderVAE(LatentVariableModel):
         z = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
         for i in range(self.n_layers - 2, -1, -1):
             z = reparameterize(*self.down[i](z), generator=generator)
-        m = self.decode_mean(z)
+        m = self.bottom_mean(z)
         if mean:
             return m
         if self.likelihood == "bernoulli":
