@@ -204,7 +204,7 @@ class LadderVAE(LatentVariableModel):
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out[0]
 
     def decode_mean(self, z_top: torch.Tensor) -> torch.Tensor:
-        """The image of a *top-layer* code (``latent_dim`` values), as every model's ``decode_mean``:
+        r"""The image of a *top-layer* code (``latent_dim`` values), as every model's ``decode_mean``:
         :meth:`decode_top` through the prior means of the lower layers (the map :meth:`mean_decoder`
         exports). It is the decoder's mean at those means, not :math:`\mathbb E[x|z_L]`."""
         return self.decode_top(z_top)
