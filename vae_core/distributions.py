@@ -189,3 +189,34 @@ def kl_categorical_uniform(logits: torch.Tensor) -> torch.Tensor:
     log_q = torch.log_softmax(logits, dim=-1)
     neg_entropy = (log_q.exp() * log_q).sum(-1)          # sum_k q_k log q_k = -H(q)
     return (math.log(K) + neg_entropy).clamp(min=0.0)    # clamp: rounding only, never a real negative
+def precision_weighted(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor,
+                       logvar2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The Gaussian proportional to the product of two diagonal Gaussians (the Ladder VAE's merge).
+
+    :math:`\mathcal N(z; \mu_1, \sigma_1^2)\,\mathcal N(z; \mu_2, \sigma_2^2) \propto \mathcal N(z; \mu, \sigma^2)`
+    with precisions (inverse variances) adding and the mean their weighted average:
+
+    .. math:: \sigma^2 = \frac{1}{\sigma_1^{-2} + \sigma_2^{-2}}, \qquad
+              \mu = \frac{\mu_1\sigma_1^{-2} + \mu_2\sigma_2^{-2}}{\sigma_1^{-2} + \sigma_2^{-2}}.
+
+    So :math:`\sigma^2` is below both :math:`\sigma_1^2` and :math:`\sigma_2^2`, and :math:`\mu` lies
+    between :math:`\mu_1` and :math:`\mu_2`, nearer the more precise one. Computed in log-space:
+    :math:`\log\sigma^2 = -\operatorname{logaddexp}(-\log\sigma_1^2, -\log\sigma_2^2)` and the weight of
+    :math:`\mu_1` is :math:`\sigma_1^{-2}/(\sigma_1^{-2}+\sigma_2^{-2}) = \operatorname{sigmoid}(\log\sigma_2^2 - \log\sigma_1^2)`,
+    which never divides by a small number.
+
+    Args:
+        mu1, logvar1, mu2, logvar2: tensors of broadcastable shapes (element-wise, no sum).
+
+    Returns:
+        ``(mu, logvar)`` of the normalised product, of the broadcast shape.
+    """
+    for n, t in (("mu1", mu1), ("logvar1", logvar1), ("mu2", mu2), ("logvar2", logvar2)):
+        check_tensor(n, t)
+    check_same_shape(mu1=mu1, logvar1=logvar1, mu2=mu2, logvar2=logvar2)
+    mu = torch.sigmoid(logvar2 - logvar1) * mu1 + torch.sigmoid(logvar1 - logvar2) * mu2
+    logvar = -torch.logaddexp(-logvar1, -logvar2)
+    return mu, logvar
+
+
+__all__ += ["precision_weighted"]

@@ -305,3 +305,42 @@ def categorical_score_function_grad(f, logits: torch.Tensor, n_samples: int, bas
     (g,) = score_function_grad(f, sample, log_prob, (logits,), n_samples, baseline=baseline,
                                generator=generator, per_sample=per_sample)
     return g
+
+
+# --------------------------------------------------------------------------- permuting across the batch
+
+def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Shuffle every latent dimension independently **across the batch** (Kim & Mnih, 2018).
+
+    Given a batch ``z`` of shape ``(B, d)`` drawn from the aggregated posterior :math:`q(z)`, column
+    ``j`` of the result is column ``j`` of ``z`` in an order of its own: a fresh random permutation
+    :math:`\pi_j` of the ``B`` rows for each dimension,
+
+    .. math:: \tilde z_{i j} = z_{\pi_j(i),\, j}.
+
+    Each column keeps its values, so each marginal :math:`q(z_j)` is unchanged, but the rows are
+    re-assembled from different examples, which breaks every dependence between dimensions: the
+    rows of :math:`\tilde z` are (approximately, for a large batch) samples of
+    :math:`\prod_j q(z_j)`. Shuffling *within* a row (across dimensions) would be wrong: it mixes
+    different marginals and keeps nothing of either distribution.
+
+    Args:
+        z: a float tensor of shape ``(B, d)``, the batch in the first dimension. A batch of one row
+            is returned as a copy (its only permutation is the identity).
+        generator: a ``torch.Generator`` (on ``z``'s device) for reproducible permutations.
+
+    Returns:
+        a new tensor of the shape of ``z``. Gradients flow back to the entries of ``z`` that were moved.
+    """
+    check_tensor("z", z, min_dim=2)
+    if z.dim() != 2:
+        raise ValueError(f"z must have shape (batch, latent_dim), got {tuple(z.shape)}; permute_dims "
+                         f"shuffles each latent dimension across the batch (dimension 0). Flatten any "
+                         f"sample dimension into the batch first, e.g. z.reshape(-1, z.shape[-1]).")
+    # an independent uniform key per entry, sorted down each column: one random permutation per column
+    keys = torch.rand(z.shape, generator=generator, device=z.device)
+    order = torch.argsort(keys, dim=0)
+    return torch.gather(z, 0, order)
+
+
+__all__ += ["permute_dims"]

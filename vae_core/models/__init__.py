@@ -6,8 +6,11 @@ checks every one). Each can be built as ``MODELS[name](input_dim=D, latent_dim=d
 """
 from .base import Batch, LatentVariableModel, Output
 from .categorical import CategoricalVAE
+from .factor_vae import FactorVAE
 from .free_bits import FreeBitsVAE
+from .implicit_prior import ImplicitPriorVAE
 from .iwae import IWAE
+from .ladder import LadderVAE
 from .vae import VAE
 
 MODELS = {
@@ -15,6 +18,9 @@ MODELS = {
     "FreeBitsVAE": FreeBitsVAE,
     "IWAE": IWAE,
     "CategoricalVAE": CategoricalVAE,
+    "ImplicitPriorVAE": ImplicitPriorVAE,
+    "FactorVAE": FactorVAE,
+    "LadderVAE": LadderVAE,
 }
 
-__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "IWAE", "CategoricalVAE"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "IWAE", "CategoricalVAE", "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]

@@ -20,7 +20,8 @@ from .gumbel import GumbelSoftmaxExplorer
 from .inference import ELBOExplorer, KLExplorer
 from .iwae import BoundExplorer
 from .latent import LatentExplorer
+from .traversal import TraversalExplorer
 
-__all__ = ["CategoricalExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "ELBOExplorer", "KLExplorer", "BoundExplorer", "LatentExplorer",
+__all__ = ["CategoricalExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "ELBOExplorer", "KLExplorer", "BoundExplorer", "LatentExplorer", "TraversalExplorer",
            "export_mlp", "mlp_forward_numpy", "decode_image", "SPEC_FORMAT", "esm_source", "static_text",
            "mulberry32_uniforms"]

@@ -1,0 +1,288 @@
+r"""The Ladder VAE (Sønderby et al., 2016): a hierarchy of latent layers inferred top-down.
+
+Generative model, top to bottom, with :math:`L` latent layers (:math:`z_1` nearest the data):
+
+.. math:: p(z_L) = \mathcal N(0, I), \quad p(z_i|z_{i+1}) = \mathcal N(\mu_{p,i}(z_{i+1}), \sigma^2_{p,i}(z_{i+1})),
+          \quad p(x|z_1).
+
+Inference: a deterministic bottom-up pass :math:`d_1 = f_1(x),\ d_i = f_i(d_{i-1})` gives a
+Gaussian "likelihood" term :math:`(\hat\mu_i, \hat\sigma^2_i)` per layer; then a top-down pass
+samples :math:`z_L \sim q(z_L|x) = \mathcal N(\hat\mu_L, \hat\sigma^2_L)` and, for :math:`i < L`,
+
+.. math:: q(z_i|z_{i+1}, x) = \mathcal N(\mu_{q,i}, \sigma^2_{q,i}), \qquad
+          (\mu_{q,i}, \sigma^2_{q,i}) = \text{precision-weighted}\big((\hat\mu_i, \hat\sigma^2_i),
+          (\mu_{p,i}(z_{i+1}), \sigma^2_{p,i}(z_{i+1}))\big)
+
+(:func:`~vae_core.distributions.precision_weighted`): the posterior merges what the data says with
+what the layer above predicts, through the *same* top-down networks as the generative model.
+
+ELBO, with each layer's KL taken against its **top-down prior** (never the bottom-up Gaussian):
+
+.. math:: \mathcal L = \mathbb E_q[\log p(x|z_1)] - \mathrm{KL}(q(z_L|x)\,\|\,p(z_L))
+          - \sum_{i<L} \mathbb E_{q(z_{i+1}|\cdot)}\Big[\mathrm{KL}\big(q(z_i|z_{i+1},x)\,\|\,p(z_i|z_{i+1})\big)\Big].
+"""
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .._checks import check_positive_float, check_positive_int, check_tensor
+from ..distributions import (bernoulli_log_prob, gaussian_log_prob, kl_normal_normal, kl_normal_standard,
+                             precision_weighted, standard_normal_log_prob)
+from ..estimators import reparameterize
+from ..nets import ACTIVATIONS, BernoulliMLP, GaussianMLP, _check_hidden, soft_clamp
+from ..objectives import KL_MODES
+from .base import Batch, LatentVariableModel, Output
+from .vae import LIKELIHOODS
+
+__all__ = ["LadderVAE"]
+
+
+class LadderVAE(LatentVariableModel):
+    r"""A Ladder VAE with MLP blocks, diagonal Gaussian layers and a Bernoulli or Gaussian decoder.
+
+    Args:
+        input_dim: number of pixels D.
+        latent_dim: size of the **top** latent layer :math:`z_L`.
+        lower_latent_dims: sizes of the layers below the top, from the bottom (:math:`z_1`, nearest
+            the data) upwards; ``()`` gives a one-layer model, which is exactly a
+            :class:`~vae_core.models.vae.VAE` (same networks, same bound).
+        hidden_dims: width of each layer's deterministic block, bottom to top: one int per latent
+            layer, or a single int for all. Block :math:`i` is one hidden layer in the bottom-up pass
+            (:math:`d_i`), and one in the top-down network :math:`p(z_i|z_{i+1})` (or the decoder for
+            :math:`i = 1`).
+        likelihood: ``"bernoulli"`` (logits) or ``"gaussian"``.
+        activation: ``"tanh"``, ``"relu"``, ``"softplus"`` or ``"elu"``.
+        merge: ``True`` (the Ladder VAE): each lower posterior is the precision-weighted merge of the
+            bottom-up Gaussian and the top-down prior. ``False``: a hierarchical VAE with the same
+            generative model and a *bottom-up* inference network, :math:`q(z_i|x) =
+            \mathcal N(\hat\mu_i, \hat\sigma^2_i)` from the deterministic pass alone (the layers are
+            independent given x), a baseline with bottom-up inference to compare the Ladder VAE with. The KLs are still
+            taken against the top-down prior :math:`p(z_i|z_{i+1})` at the sampled :math:`z_{i+1}`.
+
+    Settings ``fit`` may set: ``beta`` (schedulable, the KL warm-up weight of every layer's KL),
+    ``n_samples`` and ``kl_estimator`` (``"analytic"``: each layer's KL between the two Gaussians in
+    closed form at the sampled :math:`z_{i+1}`; ``"mc"``: :math:`\log q(z_i|\cdot) - \log p(z_i|z_{i+1})`
+    at the sampled :math:`z_i`; both estimate the same expectation).
+
+    Terms: ``recon``, ``kl`` (all layers), and ``kl1`` … ``klL`` per layer (``kl1`` the bottom).
+    Log-variances are soft-clamped to (-10, 10). The paper's batch normalisation is left out, so
+    training and evaluation compute the same function.
+    """
+
+    schedulable = ("beta",)
+
+    def __init__(self, input_dim: int, latent_dim: int, lower_latent_dims: Sequence[int] = (32,),
+                 hidden_dims: Sequence[int] | int = (256,), likelihood: str = "bernoulli", activation: str = "tanh",
+                 merge: bool = True):
+        super().__init__()
+        check_positive_int("input_dim", input_dim)
+        check_positive_int("latent_dim", latent_dim)
+        if isinstance(lower_latent_dims, int):
+            raise TypeError(f"lower_latent_dims must be a sequence of ints (e.g. (64, 32) or () for one layer), "
+                            f"got the int {lower_latent_dims}; write ({lower_latent_dims},).")
+        try:
+            lower = [check_positive_int("each lower latent dimension", v) for v in lower_latent_dims]
+        except TypeError as err:
+            if "each lower" in str(err):
+                raise
+            raise TypeError(f"lower_latent_dims must be a sequence of positive ints, got {lower_latent_dims!r}.") from None
+        dims = lower + [latent_dim]                                    # bottom to top
+        hidden = list(_check_hidden(hidden_dims))
+        if len(hidden) == 1:
+            hidden = hidden * len(dims)
+        if len(hidden) != len(dims):
+            raise ValueError(f"hidden_dims must give one width per latent layer ({len(dims)} layers: "
+                             f"{dims}) or a single width, got {hidden}.")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
+        if not isinstance(merge, bool):
+            raise TypeError(f"merge must be True (Ladder VAE) or False (bottom-up inference), got {merge!r}.")
+        self.merge = merge
+        self.config = dict(input_dim=input_dim, latent_dim=latent_dim, lower_latent_dims=lower,
+                           hidden_dims=hidden, likelihood=likelihood, activation=activation, merge=merge)
+        self.input_dim, self.latent_dim, self.likelihood = input_dim, latent_dim, likelihood
+        self.latent_dims, self.n_layers = dims, len(dims)
+
+        # bottom-up: d_i = act(W_i d_{i-1}), (mu_hat_i, logvar_hat_i) = head_i(d_i)
+        ins = [input_dim] + hidden[:-1]
+        self.up = nn.ModuleList(nn.Sequential(nn.Linear(i, h), ACTIVATIONS[activation]()) for i, h in zip(ins, hidden))
+        self.up_heads = nn.ModuleList(nn.Linear(h, 2 * d) for h, d in zip(hidden, dims))
+        # top-down: p(z_i | z_{i+1}) for i = 1..L-1 (index i-1), and the decoder p(x | z_1)
+        self.down = nn.ModuleList(GaussianMLP(dims[i + 1], dims[i], (hidden[i],), activation)
+                                  for i in range(len(dims) - 1))
+        if likelihood == "bernoulli":
+            self.decoder = BernoulliMLP(dims[0], input_dim, (hidden[0],), activation)
+        else:
+            self.decoder = GaussianMLP(dims[0], input_dim, (hidden[0],), activation)
+        self.beta, self.n_samples, self.kl_estimator = 1.0, 1, "analytic"
+
+    # -- the two passes ---------------------------------------------------------------------------
+    def bottom_up(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        r"""The deterministic pass: ``[(mu_hat_i, logvar_hat_i)]`` for layers 1..L (bottom first), each ``(B, d_i)``."""
+        h = self.check_x(x)
+        out = []
+        for block, head in zip(self.up, self.up_heads):
+            h = block(h)
+            mu, logvar = head(h).chunk(2, dim=-1)
+            out.append((mu, soft_clamp(logvar)))
+        return out
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""``(mu, logvar)`` of the top layer's posterior :math:`q(z_L|x)` (which needs no sample);
+        the lower layers' posteriors depend on the sampled layer above: :meth:`posteriors`."""
+        return self.bottom_up(x)[-1]
+
+    def prior_params(self, i: int, z_above: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""``(mu_p, logvar_p)`` of :math:`p(z_i|z_{i+1})` for layer ``i`` in 1..L-1, from ``z_above`` = :math:`z_{i+1}`."""
+        if not 1 <= i < self.n_layers:
+            raise ValueError(f"layer i must be in 1..{self.n_layers - 1} (layer {self.n_layers} has the "
+                             f"standard-normal prior), got {i}.")
+        return self.down[i - 1](z_above)
+
+    def _top_down(self, x: torch.Tensor, n_samples: int, generator, kl: str = "analytic"):
+        """Sample every layer top-down; return z (bottom first, each (S, B, d_i)), per-layer
+        log q - log p at the samples, and per-layer KL estimates (B,) as ``kl`` asks."""
+        check_positive_int("n_samples", n_samples)
+        if kl not in KL_MODES:
+            raise ValueError(f"kl must be one of {KL_MODES}, got {kl!r}.")
+        ups = self.bottom_up(x)
+        L = self.n_layers
+        zs, log_ratio, kls = [None] * L, [None] * L, [None] * L
+        mu_q, lv_q = ups[-1]
+        z = reparameterize(mu_q, lv_q, n_samples, generator=generator)                  # (S, B, d_L)
+        zs[-1] = z
+        log_ratio[-1] = gaussian_log_prob(z, mu_q, lv_q) - standard_normal_log_prob(z)  # (S, B)
+        kls[-1] = kl_normal_standard(mu_q, lv_q) if kl == "analytic" else log_ratio[-1].mean(0)
+        for i in range(L - 2, -1, -1):                                                  # layers L-1 .. 1
+            mu_p, lv_p = self.down[i](z)                                                # p(z_i | z_{i+1})
+            mu_q, lv_q = self._posterior(ups[i], mu_p, lv_p)
+            z = reparameterize(mu_q, lv_q, generator=generator)                         # (S, B, d_i)
+            zs[i] = z
+            log_ratio[i] = gaussian_log_prob(z, mu_q, lv_q) - gaussian_log_prob(z, mu_p, lv_p)
+            kls[i] = (kl_normal_normal(mu_q, lv_q, mu_p, lv_p) if kl == "analytic" else log_ratio[i]).mean(0)
+        return zs, log_ratio, kls
+
+    def _posterior(self, up, mu_p, lv_p):
+        """``(mu_q, logvar_q)`` of a lower layer, shape of ``mu_p``: merged (Ladder) or bottom-up only."""
+        mu_hat, lv_hat = up[0].expand_as(mu_p), up[1].expand_as(lv_p)
+        return precision_weighted(mu_hat, lv_hat, mu_p, lv_p) if self.merge else (mu_hat, lv_hat)
+
+    @torch.no_grad()
+    def posteriors(self, x: torch.Tensor, n_samples: int = 1, generator: torch.Generator | None = None):
+        r"""``[(mu_q_i, logvar_q_i)]`` bottom first: the top layer's ``(B, d_L)``, the lower layers'
+        ``(S, B, d_i)`` at ``n_samples`` top-down samples (for active units per layer, average
+        ``mu_q`` over the samples)."""
+        ups = self.bottom_up(x)
+        out = [None] * self.n_layers
+        out[-1] = ups[-1]
+        z = reparameterize(*ups[-1], n_samples, generator=generator)
+        for i in range(self.n_layers - 2, -1, -1):
+            mu_p, lv_p = self.down[i](z)
+            mu_q, lv_q = self._posterior(ups[i], mu_p, lv_p)
+            out[i] = (mu_q, lv_q)
+            z = reparameterize(mu_q, lv_q, generator=generator)
+        return out
+
+    # -- the decoder ------------------------------------------------------------------------------
+    def log_likelihood(self, x: torch.Tensor, z1: torch.Tensor) -> torch.Tensor:
+        r""":math:`\log p(x|z_1)` per example; ``z1`` may carry leading sample dimensions."""
+        out = self.decoder(z1)
+        if self.likelihood == "bernoulli":
+            return bernoulli_log_prob(x, out)
+        mean, logvar = out
+        return gaussian_log_prob(x.expand_as(mean), mean, logvar)
+
+    def bottom_mean(self, z1: torch.Tensor) -> torch.Tensor:
+        """The mean of :math:`p(x|z_1)` given the *bottom* layer: pixel probabilities or the Gaussian mean."""
+        out = self.decoder(z1)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out[0]
+
+    def decode_mean(self, z_top: torch.Tensor) -> torch.Tensor:
+        r"""The image of a *top-layer* code (``latent_dim`` values), as every model's ``decode_mean``:
+        :meth:`decode_top` through the prior means of the lower layers (the map :meth:`mean_decoder`
+        exports). It is the decoder's mean at those means, not :math:`\mathbb E[x|z_L]`."""
+        return self.decode_top(z_top)
+
+    def decode_top(self, z_top: torch.Tensor, sample_lower: bool = False,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""Decode a top-layer code through the hierarchy to the mean image: each lower layer is the
+        mean of :math:`p(z_i|z_{i+1})` (default), or a sample of it with ``sample_lower=True``."""
+        check_tensor("z_top", z_top)
+        if z_top.shape[-1] != self.latent_dim:
+            raise ValueError(f"z_top must have last dimension latent_dim={self.latent_dim}, got {tuple(z_top.shape)}.")
+        z = z_top
+        for i in range(self.n_layers - 2, -1, -1):
+            mu_p, lv_p = self.down[i](z)
+            z = reparameterize(mu_p, lv_p, generator=generator) if sample_lower else mu_p
+        return self.bottom_mean(z)
+
+    # -- the model interface ----------------------------------------------------------------------
+    def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
+        r"""``loss = -mean(recon - beta * sum_i kl_i)``; ``elbo = recon - sum_i kl_i`` whatever ``beta``."""
+        x = batch.x if isinstance(batch, Batch) else batch
+        if self.beta != 0:
+            check_positive_float("beta", self.beta)
+        zs, _, kls = self._top_down(x, self.n_samples, generator, self.kl_estimator)
+        recon = self.log_likelihood(x, zs[0]).mean(0)
+        kl = torch.stack(kls).sum(0)
+        terms = {"recon": recon, "kl": kl, **{f"kl{i + 1}": k for i, k in enumerate(kls)}}
+        return Output(loss=-(recon - self.beta * kl).mean(), elbo=recon - kl, terms=terms)
+
+    def log_weights(self, batch: Batch | torch.Tensor, n_samples: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""``(K, B)``: :math:`\log p(x|z_1) + \sum_i [\log p(z_i|z_{i+1}) - \log q(z_i|z_{i+1}, x)]`
+        (with :math:`p(z_L) = \mathcal N(0, I)`) at the sampled :math:`z` of all layers."""
+        check_positive_int("n_samples", n_samples)
+        x = batch.x if isinstance(batch, Batch) else batch
+        zs, log_ratio, _ = self._top_down(x, n_samples, generator)
+        return self.log_likelihood(x, zs[0]) - torch.stack(log_ratio).sum(0)
+
+    @torch.no_grad()
+    def sample(self, n: int, y=None, generator: torch.Generator | None = None, mean: bool = True) -> torch.Tensor:
+        """``n`` images: :math:`z_L\\sim\\mathcal N(0, I)`, each lower layer sampled from its
+        top-down prior, then the mean image (default) or a sample of :math:`p(x|z_1)`."""
+        check_positive_int("n", n)
+        if isinstance(y, torch.Generator):
+            raise TypeError("sample(n, y=None, generator=None): pass the generator by name, generator=...")
+        if y is not None:
+            raise ValueError(f"{type(self).__name__} is not conditional: sample() takes no labels y.")
+        p = next(self.parameters())
+        z = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
+        for i in range(self.n_layers - 2, -1, -1):
+            z = reparameterize(*self.down[i](z), generator=generator)
+        m = self.bottom_mean(z)
+        if mean:
+            return m
+        if self.likelihood == "bernoulli":
+            return torch.bernoulli(m, generator=generator)
+        _, logvar = self.decoder(z)
+        return m + torch.exp(0.5 * logvar) * torch.randn(m.shape, generator=generator, device=m.device)
+
+    def mean_decoder(self) -> tuple[nn.Sequential, str]:
+        """A standalone ``nn.Sequential`` from the top code :math:`z_L` to the decoder's output through
+        the prior means of every lower layer (as :meth:`decode_top`), plus its output map
+        (``"sigmoid"``: logits, or ``"identity"``), for exporting the hierarchy to the browser."""
+        layers: list[nn.Module] = []
+
+        def mean_rows(net: nn.Sequential, keep: int) -> list[nn.Module]:
+            net = copy.deepcopy(net).cpu().float()
+            last = net[-1]
+            lin = nn.Linear(last.in_features, keep)
+            with torch.no_grad():
+                lin.weight.copy_(last.weight[:keep])
+                lin.bias.copy_(last.bias[:keep])
+            return list(net[:-1]) + [lin]
+
+        for i in range(self.n_layers - 2, -1, -1):
+            layers += mean_rows(self.down[i].net, self.latent_dims[i])
+        if self.likelihood == "bernoulli":
+            layers += list(copy.deepcopy(self.decoder.net).cpu().float())
+            return nn.Sequential(*layers), "sigmoid"
+        layers += mean_rows(self.decoder.net, self.input_dim)
+        return nn.Sequential(*layers), "identity"
