@@ -6,11 +6,13 @@ checks every one). Each can be built as ``MODELS[name](input_dim=D, latent_dim=d
 """
 from .base import Batch, LatentVariableModel, Output
 from .free_bits import FreeBitsVAE
+from .vade import VaDE
 from .vae import VAE
 
 MODELS = {
     "VAE": VAE,
     "FreeBitsVAE": FreeBitsVAE,
+    "VaDE": VaDE,
 }
 
-__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "VaDE"]
