@@ -132,7 +132,9 @@ class VaDE(VAE):
         check_positive_int("n_samples", n_samples)
         if kl != "analytic":
             raise ValueError(f"VaDE computes its KL terms in closed form: kl must be 'analytic', got {kl!r}.")
-        mu, logvar = self.encode(x)
+        return self._terms(x, *self.encode(x), n_samples, generator)
+
+    def _terms(self, x, mu, logvar, n_samples, generator) -> dict:
         z = reparameterize(mu, logvar, n_samples, generator=generator)           # (L, B, d)
         recon = self.log_likelihood(x, z).mean(0)
         log_gamma = torch.logsumexp(self.log_responsibilities(z), dim=0) - math.log(n_samples)   # (B, K)
@@ -149,15 +151,16 @@ class VaDE(VAE):
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}.")
         x = batch.x if isinstance(batch, Batch) else batch
-        pretraining = self.stage == "autoencoder"
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not pretraining):
-            t = self.elbo_terms(x, n_samples=self.n_samples, generator=generator, kl=self.kl_estimator)
+        if self.stage == "autoencoder":   # one encoder pass; the bound is reported, not trained
+            mu, logvar = self.encode(x)
+            with torch.no_grad():
+                t = self._terms(x, mu, logvar, self.n_samples, generator)
+            terms = {k: t[k] for k in ("recon", "kl", "kl_z", "kl_c")}
+            terms["ae_recon"] = self.log_likelihood(x, mu)
+            return Output(loss=-terms["ae_recon"].mean(), elbo=t["recon"] - t["kl"], terms=terms)
+        t = self.elbo_terms(x, n_samples=self.n_samples, generator=generator, kl=self.kl_estimator)
         elbo = t["recon"] - t["kl"]
         terms = {k: t[k] for k in ("recon", "kl", "kl_z", "kl_c")}
-        if pretraining:
-            mu, _ = self.encode(x)
-            terms["ae_recon"] = self.log_likelihood(x, mu)
-            return Output(loss=-terms["ae_recon"].mean(), elbo=elbo, terms=terms)
         return Output(loss=-(t["recon"] - self.beta * t["kl"]).mean(), elbo=elbo, terms=terms)
 
     # -- clustering -----------------------------------------------------------------------------
