@@ -210,8 +210,13 @@ def test_pretrain_then_fit_recovers_separated_groups():
     history, gmm = m.pretrain(x, epochs=30, batch_size=50, lr=3e-3, seed=0)
     assert "ae_recon" in history.terms and history.terms["ae_recon"][-1] > history.terms["ae_recon"][0]
     assert cluster_accuracy(y, gmm.predict(m.encode_means(x).numpy())) > 0.95
+    # the encoder's variance head starts at 1 % of the mixture's mean variance, for every input
+    _, logvar = m.encode(x)
+    torch.testing.assert_close(logvar, torch.full_like(logvar, math.log(0.01 * m.cluster_logvars.exp().mean().item())))
     fit(m, x, epochs=10, batch_size=50, lr=1e-3, progress=False)
     assert m.stage == "vade" and cluster_accuracy(y, m.cluster(x)) > 0.95
+    with pytest.raises(ValueError, match="variance must be"):
+        m.reset_encoder_variance(0.0)
 
 
 def test_constructor_and_kl_mode_errors():

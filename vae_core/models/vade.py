@@ -212,10 +212,13 @@ class VaDE(VAE):
         return gmm
 
     def pretrain(self, train, epochs: int = 10, batch_size: int = 100, lr: float = 1e-3, seed: int = 0,
-                 progress: bool = False, codes_from=None, **fit_kwargs):
+                 progress: bool = False, codes_from=None, encoder_variance: float | None = 0.01,
+                 **fit_kwargs):
         """The paper's initialisation: train encoder and decoder as an autoencoder (``stage =
         "autoencoder"``, with :func:`vae_core.fit`), then :meth:`init_mixture` on the codes of
-        ``codes_from`` (default: the training images).
+        ``codes_from`` (default: the training images). Last, the encoder's variance head, which the
+        autoencoder does not train, is reset to ``encoder_variance`` times the mixture's mean variance
+        (:meth:`reset_encoder_variance`; ``None`` leaves it as it is).
 
         Returns ``(history, gmm)``.
         """
@@ -231,7 +234,27 @@ class VaDE(VAE):
             self.stage = "vade"
         x = data.x if codes_from is None else codes_from
         gmm = self.init_mixture(self.encode_means(x.to(next(self.parameters()).device)).cpu(), seed=seed)
+        if encoder_variance is not None:
+            self.reset_encoder_variance(encoder_variance * self.cluster_logvars.detach().exp().mean().item())
         return history, gmm
+
+    @torch.no_grad()
+    def reset_encoder_variance(self, variance: float) -> None:
+        r"""Make the encoder's log-variance head output ``log(variance)`` for every input.
+
+        The autoencoder never trains that head, so after pretraining it outputs whatever its random
+        weights give (about 1), whatever the scale of the codes. When the clusters are narrower than
+        that, :math:`\mathrm{KL}(q(z|x)\,\|\,\mathcal N(\mu_c, \sigma_c^2))` starts huge and the first
+        VaDE steps blur the pretrained codes; starting the encoder's variance below the clusters' avoids it.
+        """
+        if isinstance(variance, bool) or not isinstance(variance, (int, float)) or \
+                not (math.isfinite(variance) and variance > 0):
+            raise ValueError(f"variance must be a finite number > 0, got {variance!r}.")
+        last = self.encoder.net[-1]
+        d = self.latent_dim
+        target = max(-0.999, min(0.999, math.log(variance) / LOGVAR_BOUND))
+        last.weight[d:].zero_()
+        last.bias[d:] = LOGVAR_BOUND * math.atanh(target)     # the pre-image of the soft clamp
 
     # -- generation -----------------------------------------------------------------------------
     @torch.no_grad()
