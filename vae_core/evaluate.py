@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 
 from ._checks import check_positive_int, check_tensor
@@ -20,7 +21,7 @@ from .distributions import kl_normal_standard_per_dim
 from .models.base import Batch
 
 __all__ = ["evaluating", "mean_elbo", "log_importance_weights", "log_marginal", "kl_per_dimension",
-           "active_units"]
+           "active_units", "cluster_accuracy"]
 
 
 @contextmanager
@@ -111,3 +112,49 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: in
     return int((var > threshold).sum()), var
 
 
+
+
+def _as_labels(name: str, labels) -> np.ndarray:
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of labels, got shape {arr.shape}.")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer labels, got dtype {arr.dtype}; use .astype(int) or .long().")
+    return arr
+
+
+def cluster_accuracy(y_true, y_pred, return_mapping: bool = False):
+    r"""Clustering accuracy: the fraction of examples labelled correctly under the best one-to-one
+    matching of clusters to classes,
+
+    .. math:: \mathrm{ACC} = \max_{m} \frac1N \sum_{i=1}^N \mathbb 1\{y_i = m(\hat c_i)\},
+
+    the maximum over injective maps ``m`` from clusters to classes. The matching is a linear
+    assignment problem on the contingency table (Hungarian algorithm,
+    ``scipy.optimize.linear_sum_assignment``); clusters and classes may differ in number (a cluster
+    left without a class counts as wrong).
+
+    Args:
+        y_true, y_pred: integer labels (tensors, arrays or lists) of the same length; their values
+            need not be 0..K-1.
+        return_mapping: also return ``{cluster: class}``.
+
+    Returns:
+        the accuracy in [0, 1] (and the mapping when asked).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    t, p = _as_labels("y_true", y_true), _as_labels("y_pred", y_pred)
+    if len(t) != len(p):
+        raise ValueError(f"y_true and y_pred must have the same length, got {len(t)} and {len(p)}.")
+    classes, t_idx = np.unique(t, return_inverse=True)
+    clusters, p_idx = np.unique(p, return_inverse=True)
+    counts = np.zeros((len(clusters), len(classes)), dtype=np.int64)   # counts[cluster, class]
+    np.add.at(counts, (p_idx, t_idx), 1)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    accuracy = counts[rows, cols].sum() / len(t)
+    if return_mapping:
+        return float(accuracy), {clusters[r].item(): classes[c].item() for r, c in zip(rows, cols)}
+    return float(accuracy)

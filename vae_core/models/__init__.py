@@ -11,6 +11,7 @@ from .free_bits import FreeBitsVAE
 from .implicit_prior import ImplicitPriorVAE
 from .iwae import IWAE
 from .ladder import LadderVAE
+from .vade import VaDE
 from .vae import VAE
 
 MODELS = {
@@ -18,9 +19,10 @@ MODELS = {
     "FreeBitsVAE": FreeBitsVAE,
     "IWAE": IWAE,
     "CategoricalVAE": CategoricalVAE,
+    "VaDE": VaDE,
     "ImplicitPriorVAE": ImplicitPriorVAE,
     "FactorVAE": FactorVAE,
     "LadderVAE": LadderVAE,
 }
 
-__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "IWAE", "CategoricalVAE", "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "IWAE", "CategoricalVAE", "VaDE", "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]

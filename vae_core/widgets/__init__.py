@@ -9,12 +9,14 @@ browser, so the same widget works in Jupyter, in Colab and on the book's static 
 * :mod:`~vae_core.widgets.gradients` — :class:`EstimatorExplorer` (chapter 4).
 * :mod:`~vae_core.widgets.gumbel` — :class:`GumbelSoftmaxExplorer` (chapter 5).
 * :mod:`~vae_core.widgets.iwae` — :class:`BoundExplorer`: the importance-weighted bound against k (chapter 11).
+* :mod:`~vae_core.widgets.clusters` — :class:`ClusterExplorer`: pick a cluster, slide within it (chapter 13).
 * :mod:`~vae_core.widgets.export` — a decoder's weights for the browser, and the same forward pass
   in numpy; :mod:`~vae_core.widgets.frontend` — loading the JavaScript, the browser's seeded RNG.
 """
 from .export import SPEC_FORMAT, decode_image, export_mlp, mlp_forward_numpy
 from .frontend import esm_source, mulberry32_uniforms, static_text
 from .categorical import CategoricalExplorer
+from .clusters import ClusterExplorer
 from .gradients import EstimatorExplorer
 from .gumbel import GumbelSoftmaxExplorer
 from .inference import ELBOExplorer, KLExplorer
@@ -22,6 +24,6 @@ from .iwae import BoundExplorer
 from .latent import LatentExplorer
 from .traversal import TraversalExplorer
 
-__all__ = ["CategoricalExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "ELBOExplorer", "KLExplorer", "BoundExplorer", "LatentExplorer", "TraversalExplorer",
+__all__ = ["CategoricalExplorer", "ClusterExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "ELBOExplorer", "KLExplorer", "BoundExplorer", "LatentExplorer", "TraversalExplorer",
            "export_mlp", "mlp_forward_numpy", "decode_image", "SPEC_FORMAT", "esm_source", "static_text",
            "mulberry32_uniforms"]
