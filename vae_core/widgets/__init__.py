@@ -8,8 +8,11 @@ browser, so the same widget works in Jupyter, in Colab and on the book's static 
 * :mod:`~vae_core.widgets.inference` — :class:`ELBOExplorer`, :class:`KLExplorer` (Part I).
 * :mod:`~vae_core.widgets.gradients` — :class:`EstimatorExplorer` (chapter 4).
 * :mod:`~vae_core.widgets.gumbel` — :class:`GumbelSoftmaxExplorer` (chapter 5).
-* :mod:`~vae_core.widgets.iwae` — :class:`BoundExplorer`: the importance-weighted bound against k (chapter 11).
-* :mod:`~vae_core.widgets.clusters` — :class:`ClusterExplorer`: pick a cluster, slide within it (chapter 13).
+* Part IV: one module per chapter's explorer — :mod:`~vae_core.widgets.beta` (β along the
+  rate–distortion curve), :mod:`~vae_core.widgets.conditional` (class buttons and style sliders),
+  :mod:`~vae_core.widgets.iwae` (the bound against k), :mod:`~vae_core.widgets.categorical` (a class per
+  categorical variable), :mod:`~vae_core.widgets.clusters` (a cluster and a slide within it),
+  :mod:`~vae_core.widgets.traversal` (traversals of several models side by side).
 * :mod:`~vae_core.widgets.export` — a decoder's weights for the browser, and the same forward pass
   in numpy; :mod:`~vae_core.widgets.frontend` — loading the JavaScript, the browser's seeded RNG.
 """
