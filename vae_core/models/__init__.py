@@ -5,12 +5,14 @@
 checks every one). Each can be built as ``MODELS[name](input_dim=D, latent_dim=d)``.
 """
 from .base import Batch, LatentVariableModel, Output
+from .beta_vae import BetaVAE
 from .free_bits import FreeBitsVAE
 from .vae import VAE
 
 MODELS = {
     "VAE": VAE,
     "FreeBitsVAE": FreeBitsVAE,
+    "BetaVAE": BetaVAE,
 }
 
-__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "BetaVAE"]
