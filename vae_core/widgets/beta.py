@@ -45,15 +45,15 @@ def unpack_images(b64: str, shape: Sequence[int] | None = None) -> np.ndarray:
 
 
 def elbo_levels(rates: Sequence[float], distortions: Sequence[float], n: int = 5) -> list[float]:
-    r"""``n`` values of :math:`D + R` (= −ELBO) for the iso-ELBO lines of the plot: evenly spaced from the
-    smallest :math:`D + R` of the sweep to the largest, rounded half up to whole nats (as the JS does)."""
+    r"""``n`` values of :math:`D + R` (= −ELBO) for the iso-ELBO lines of the plot, evenly spaced from the
+    smallest :math:`D + R` of the sweep (the line through the best ELBO) to the largest."""
     s = [float(r) + float(d) for r, d in zip(rates, distortions)]
     if not s or n < 1:
         raise ValueError("elbo_levels needs at least one (rate, distortion) pair and n >= 1.")
     lo, hi = min(s), max(s)
     if n == 1 or hi == lo:
-        return [float(math.floor(lo + 0.5))]
-    return [float(math.floor(lo + (hi - lo) * i / (n - 1) + 0.5)) for i in range(n)]
+        return [lo]
+    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
 
 
 def _readout(beta: float, rate: float, distortion: float, learned: bool = False) -> str:

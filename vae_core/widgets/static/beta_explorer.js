@@ -18,12 +18,12 @@ export function unpackImages(b64) {
   return out;
 }
 
-// n values of D + R (= -ELBO) for the iso-ELBO lines, evenly spaced over the sweep, rounded half up.
+// n values of D + R (= -ELBO) for the iso-ELBO lines, evenly spaced from the best ELBO of the sweep.
 export function elboLevels(rates, distortions, n = 5) {
   const s = rates.map((r, i) => r + distortions[i]);
   const lo = Math.min(...s), hi = Math.max(...s);
-  if (n === 1 || hi === lo) return [Math.floor(lo + 0.5)];
-  return Array.from({ length: n }, (_, i) => Math.floor(lo + ((hi - lo) * i) / (n - 1) + 0.5));
+  if (n === 1 || hi === lo) return [lo];
+  return Array.from({ length: n }, (_, i) => lo + ((hi - lo) * i) / (n - 1));
 }
 
 // β with 3 significant digits and no trailing zeros.
