@@ -61,7 +61,8 @@ class BetaVAE(VAE):
 
     ``schedulable = ("beta", "capacity", "target_rate")``: ``fit(schedules=...)`` may set any of them
     per epoch (e.g. a KL warm-up of β, or a capacity ramp with
-    :func:`vae_core.schedules.linear_ramp`).
+    :func:`vae_core.schedules.linear_ramp`). With ``objective="rate"``, schedule ``target_rate`` rather
+    than ``beta``: a schedule of ``beta`` would reset the learned multiplier at every epoch.
     """
 
     schedulable = ("beta", "capacity", "target_rate")
