@@ -116,6 +116,7 @@ def free_rate(digits):
     return _rate(free, digits)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target, tolerance", [(1.5, 0.3), (8.0, 0.5)])
 def test_learned_multiplier_reaches_the_target_rate(digits, free_rate, target, tolerance):
     """Dual ascent drives the rate to the target within the stated tolerance, from beta = 1: a
@@ -131,6 +132,7 @@ def test_learned_multiplier_reaches_the_target_rate(digits, free_rate, target, t
     assert len(set(h.terms["beta"])) > 1                        # it moved
 
 
+@pytest.mark.slow
 def test_capacity_schedule_drives_the_rate_to_c(digits):
     """gamma |R - C| with C ramped to 4 nats by linear_ramp: the final rate is within 0.5 nats of C."""
     capacity, tolerance = 4.0, 0.5
