@@ -10,11 +10,11 @@ and its variants on one interface), ``schedules`` (warm-up, annealing), ``train`
 from . import diagnostics, distributions, estimators, evaluate, gumbel, nets, objectives, schedules
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluating, log_marginal, mean_elbo
-from .models import MODELS, Batch, FreeBitsVAE, LatentVariableModel, Output, VAE
+from .models import MODELS, Batch, BetaVAE, FreeBitsVAE, LatentVariableModel, Output, VAE
 from .schedules import linear_warmup
 from .train import History, fit
 
 __version__ = "0.2.0"
-__all__ = ["VAE", "FreeBitsVAE", "MODELS", "Batch", "Output", "LatentVariableModel", "fit", "History",
+__all__ = ["VAE", "FreeBitsVAE", "BetaVAE", "MODELS", "Batch", "Output", "LatentVariableModel", "fit", "History",
            "linear_warmup", "evaluating", "mean_elbo", "log_marginal", "save_checkpoint", "load_checkpoint",
            "diagnostics", "distributions", "estimators", "evaluate", "gumbel", "nets", "objectives", "schedules"]

@@ -5,6 +5,7 @@
 checks every one). Each can be built as ``MODELS[name](input_dim=D, latent_dim=d)``.
 """
 from .base import Batch, LatentVariableModel, Output
+from .beta_vae import BetaVAE
 from .categorical import CategoricalVAE
 from .factor_vae import FactorVAE
 from .free_bits import FreeBitsVAE
@@ -17,6 +18,7 @@ from .vae import VAE
 MODELS = {
     "VAE": VAE,
     "FreeBitsVAE": FreeBitsVAE,
+    "BetaVAE": BetaVAE,
     "IWAE": IWAE,
     "CategoricalVAE": CategoricalVAE,
     "VaDE": VaDE,
@@ -25,4 +27,4 @@ MODELS = {
     "LadderVAE": LadderVAE,
 }
 
-__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "IWAE", "CategoricalVAE", "VaDE", "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "BetaVAE", "IWAE", "CategoricalVAE", "VaDE", "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]

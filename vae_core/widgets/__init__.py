@@ -18,6 +18,7 @@ browser, so the same widget works in Jupyter, in Colab and on the book's static 
 """
 from .export import SPEC_FORMAT, decode_image, export_mlp, mlp_forward_numpy
 from .frontend import esm_source, mulberry32_uniforms, static_text
+from .beta import BetaExplorer
 from .categorical import CategoricalExplorer
 from .clusters import ClusterExplorer
 from .gradients import EstimatorExplorer
@@ -27,6 +28,6 @@ from .iwae import BoundExplorer
 from .latent import LatentExplorer
 from .traversal import TraversalExplorer
 
-__all__ = ["CategoricalExplorer", "ClusterExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "ELBOExplorer", "KLExplorer", "BoundExplorer", "LatentExplorer", "TraversalExplorer",
+__all__ = ["BetaExplorer", "CategoricalExplorer", "ClusterExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "ELBOExplorer", "KLExplorer", "BoundExplorer", "LatentExplorer", "TraversalExplorer",
            "export_mlp", "mlp_forward_numpy", "decode_image", "SPEC_FORMAT", "esm_source", "static_text",
            "mulberry32_uniforms"]
