@@ -127,8 +127,11 @@ def test_curve_is_reproducible_and_scored_like_the_vae_curve():
         torch.manual_seed(0)
         model = VAE(16, 2, (8,))
         runs.append(wake_sleep_curve(model, x_train, x_test, 1000, checkpoints=[200, 1000], n_eval=100))
+    torch.manual_seed(0)
+    given = wake_sleep_curve(VAE(16, 2, (8,)), x_train, x_test, 1000, checkpoints=[200, 1000], n_eval=100,
+                             eval_sets=evaluation_sets(x_train, x_test, n_eval=100, seed=0))
     for key in ("samples", "train_elbo", "test_elbo"):
-        assert runs[0][key] == runs[1][key]
+        assert runs[0][key] == runs[1][key] == given[key]
     r = runs[0]
     assert r["samples"] == [200, 1000] and len(r["train_elbo"]) == 2 and all(map(float.__instancecheck__, r["seconds"]))
     assert all(torch.isfinite(torch.tensor(r["train_elbo"] + r["test_elbo"])))

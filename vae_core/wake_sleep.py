@@ -144,7 +144,7 @@ def mean_elbo(model, x: torch.Tensor, seed: int, batch_size: int = 1000) -> floa
 def wake_sleep_curve(model, train, test, total_samples: int, checkpoints: Sequence[int] | None = None,
                      batch_size: int = 100, optimizer: str = "adagrad", lr: float = 0.02,
                      weight_decay: float | str = "prior", n_eval: int = 1000, seed: int = 0,
-                     device=None, callback=None) -> dict:
+                     device=None, callback=None, eval_sets: tuple | None = None) -> dict:
     r"""Train ``model`` (a :class:`~vae_core.VAE`) by wake-sleep and record its ELBO at checkpoints.
 
     Every step takes a minibatch of ``batch_size`` data points for the wake phase and as many dreams
@@ -159,6 +159,8 @@ def wake_sleep_curve(model, train, test, total_samples: int, checkpoints: Sequen
             :func:`vae_core.experiments.log_checkpoints`.
         weight_decay: ``"prior"`` for ``1/N``, or a number >= 0.
         callback: called as ``callback(samples_seen, model)`` at every checkpoint.
+        eval_sets: the ``(train, test)`` tensors of :func:`evaluation_sets` for these arguments,
+            when the caller already has them (saves one binarization of each set per model).
 
     Returns:
         ``{"samples", "train_elbo", "test_elbo", "seconds"}`` like
@@ -178,7 +180,9 @@ def wake_sleep_curve(model, train, test, total_samples: int, checkpoints: Sequen
         raise ValueError(f"checkpoints must be positive sample counts, got {checkpoints[0]}.")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
-    x_train_eval, x_test_eval = (x.to(device) for x in evaluation_sets(train, test, n_eval, seed))
+    if eval_sets is None:
+        eval_sets = evaluation_sets(train, test, n_eval, seed)
+    x_train_eval, x_test_eval = (x.to(device) for x in eval_sets)
 
     opt = make_optimizer(model.parameters(), optimizer, lr, float(weight_decay))
     noise = torch.Generator(device=device).manual_seed(seed)      # encoder samples and dreams
@@ -227,7 +231,7 @@ def wake_sleep_curves(train, test, latent_dims: Sequence[int], hidden: int = 500
 
     dims = [check_positive_int("each latent size", int(d)) for d in latent_dims]
     check_positive_int("hidden", hidden)
-    x0 = _as_tensor("train", train, torch.Generator().manual_seed(0))
+    x0 = train.x if hasattr(train, "x") else _as_tensor("train", train, None)
     checkpoints = log_checkpoints(total_samples, n_points, batch_size, start)
     config = dict(method="wake-sleep", latent_dims=dims, hidden=hidden, total_samples=checkpoints[-1],
                   checkpoints=checkpoints, batch_size=batch_size, optimizer=optimizer, lr=lr,
@@ -235,12 +239,13 @@ def wake_sleep_curves(train, test, latent_dims: Sequence[int], hidden: int = 500
                   binarize=getattr(train, "binarize", None), n_train=len(train), n_test=len(test),
                   input_dim=x0.shape[1], torch=torch.__version__, machine=platform.machine())
     curves = {}
+    eval_sets = evaluation_sets(train, test, n_eval, seed)     # the same images for every model
     for d in dims:
         torch.manual_seed(seed)
         model = VAE(x0.shape[1], d, (hidden,))
         curve = wake_sleep_curve(model, train, test, checkpoints[-1], checkpoints, batch_size=batch_size,
                                  optimizer=optimizer, lr=lr, weight_decay=weight_decay, n_eval=n_eval,
-                                 seed=seed, device=device)
+                                 seed=seed, device=device, eval_sets=eval_sets)
         curve.update(latent_dim=d, lr=float(lr), parameters=sum(p.numel() for p in model.parameters()))
         curves[str(d)] = curve
         if models is not None:
