@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make book   set up everything and build the whole website into _build/html (full mode)
+#   make book   set up everything and build the whole website into _build/html (full mode);
+#               VAE_BOOK_REPO_URL=https://github.com/<owner>/<repo> adds the repository and launch buttons
 #   make test   set up everything and run all tests (quick mode), including the browser check
 # Everything is installed by these targets: Python packages into .venv, the site's JavaScript from
 # the npm registry into node_modules/, and (when run as root on Debian) chromium for the browser test.

@@ -202,6 +202,34 @@ def test_mathjax_is_served_locally(site):
                 assert not EXTERNAL.match(s["src"]), f"{page}: MathJax from {s['src']}"
 
 
+PLACEHOLDER_REPOSITORIES = ("vae-book/vae-book", "executablebooks/jupyter-book")
+LAUNCH_LINK = re.compile(r'href="(https://(?:mybinder\.org|colab\.research\.google\.com)/[^"]*)"')
+
+
+def test_no_page_points_to_a_placeholder_repository(site):
+    """Repository and launch links come from VAE_BOOK_REPO_URL at build time (book/repo_links.py):
+    never a placeholder; with the variable unset no page has a launch button, with it set every
+    launch link opens that repository."""
+    repo = os.environ.get("VAE_BOOK_REPO_URL", "").strip().rstrip("/").removesuffix(".git")
+    problems, launch = {}, {}
+    for page in html_pages(site):
+        text = page.read_text(encoding="utf-8")
+        found = [p for p in PLACEHOLDER_REPOSITORIES if p in text]
+        if found:
+            problems[str(page.relative_to(site))] = found
+        links = LAUNCH_LINK.findall(text)
+        if links:
+            launch[str(page.relative_to(site))] = links
+    assert not problems, f"pages naming a placeholder repository: {problems}"
+    if not repo:
+        assert not launch, f"launch buttons without VAE_BOOK_REPO_URL: {launch}"
+    else:
+        owner_repo = "/".join(repo.split("/")[-2:])
+        wrong = {p: [u for u in links if owner_repo not in u] for p, links in launch.items()}
+        assert not any(wrong.values()), f"launch links to another repository: {wrong}"
+        assert launch, "VAE_BOOK_REPO_URL is set but no page has a launch button (was the site built with it?)"
+
+
 # ------------------------------------------------------------------------ (b) the browser
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
