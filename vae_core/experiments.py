@@ -21,6 +21,7 @@ Results are JSON-serialisable dicts (:func:`save_result`, :func:`load_result`); 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -34,11 +35,11 @@ import torch
 from ._checks import check_positive_int, check_tensor
 from .evaluate import mean_elbo
 from .files import atomic_write
-from .data import as_dataset
+from .data import Dataset, as_dataset
 from .train import fit, make_optimizer
 
 __all__ = ["long_mode", "log_checkpoints", "prior_weight_decay", "make_optimizer", "train_curve",
-           "lower_bound_curves", "select_learning_rate", "GradientMoments", "gradient_moments",
+           "lower_bound_curves", "select_learning_rate", "evaluation_set", "evaluation_sets", "GradientMoments", "gradient_moments",
            "save_result", "load_result", "PAPER_LATENT_DIMS", "PAPER_LEARNING_RATES", "PAPER_FIG2"]
 
 #: the latent sizes of the paper's Fig. 2 (MNIST).
@@ -82,11 +83,24 @@ def prior_weight_decay(n_train: int) -> float:
     return 1.0 / n_train
 
 
-def _eval_subset(x: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-    """``n`` rows of ``x`` chosen at random (seeded), or all of ``x`` when it has at most ``n``."""
-    if len(x) <= n:
-        return x
-    return x[torch.randperm(len(x), generator=generator)[:n]]
+def evaluation_set(data, n: int, generator: torch.Generator) -> torch.Tensor:
+    """The images a curve is scored on: ``n`` rows of ``data`` chosen at random (seeded; all of it, in
+    order, when it has at most ``n``), then binarized once if the data set is dynamically binarized.
+
+    The rows are chosen before binarizing, so a large data set costs no more than ``n`` images.
+    """
+    data = as_dataset(data, "data")
+    rows = torch.randperm(len(data.x), generator=generator)[:n] if len(data.x) > n else slice(None)
+    if isinstance(data, Dataset):
+        return dataclasses.replace(data, x=data.x[rows], y=None).epoch(generator)[0]
+    return data.epoch(generator)[0][rows]
+
+
+def evaluation_sets(train, test, n_eval: int = 1000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training and test images :func:`train_curve` scores a model on, for these arguments."""
+    check_positive_int("n_eval", n_eval)
+    g = torch.Generator().manual_seed(seed + 2)
+    return evaluation_set(train, n_eval, g), evaluation_set(test, n_eval, g)
 
 
 def _mean_elbo(model, x: torch.Tensor, seed: int, batch_size: int = 1000) -> float:
@@ -137,9 +151,7 @@ def train_curve(model, train, test, total_samples: int, checkpoints: Sequence[in
         device = next(model.parameters()).device
     device = torch.device(device)
     model.to(device)
-    eval_gen = torch.Generator().manual_seed(seed + 2)
-    train_eval = _eval_subset(train.epoch(eval_gen)[0], n_eval, eval_gen).to(device)
-    test_eval = _eval_subset(test.epoch(eval_gen)[0], n_eval, eval_gen).to(device)
+    train_eval, test_eval = (x.to(device) for x in evaluation_sets(train, test, n_eval, seed))
 
     out = {"samples": [], "train_elbo": [], "test_elbo": [], "seconds": []}
     clock = {"start": time.perf_counter(), "evaluating": 0.0}
@@ -187,7 +199,7 @@ def lower_bound_curves(train, test, latent_dims: Sequence[int] = PAPER_LATENT_DI
                        optimizer: str = "adagrad", lr: float | str = 0.02, weight_decay: float | str = "prior",
                        n_eval: int = 1000, seed: int = 0, progress: bool = False, device=None,
                        lr_trial_samples: int = 10_000, models: dict | None = None,
-                       start: int | None = None) -> dict:
+                       start: int | None = None, model: str = "VAE") -> dict:
     r"""The paper's Fig. 2: the lower bound against training samples evaluated, per latent size.
 
     For each :math:`N_z` in ``latent_dims`` a fresh ``VAE(D, N_z, hidden)`` (tanh MLPs, Bernoulli
@@ -197,6 +209,8 @@ def lower_bound_curves(train, test, latent_dims: Sequence[int] = PAPER_LATENT_DI
         lr: a step size, or ``"select"`` to choose per model among ``PAPER_LEARNING_RATES`` with
             :func:`select_learning_rate` (``lr_trial_samples`` samples each), as the paper did.
         models: if a dict is given, the trained models are stored in it, keyed by latent size.
+        model: the name in :data:`vae_core.models.MODELS` of the model to train (``"VAE"``, or
+            ``"WakeSleepVAE"`` for the paper's wake-sleep baseline on the same networks).
         start: the first checkpoint (default ``total_samples / 1000``; see :func:`log_checkpoints`).
 
     Returns:
@@ -204,14 +218,16 @@ def lower_bound_curves(train, test, latent_dims: Sequence[int] = PAPER_LATENT_DI
         ``curves`` mapping ``str(N_z)`` to the dict of :func:`train_curve` plus ``latent_dim``,
         ``lr`` and ``parameters`` (the model's parameter count).
     """
-    from .models import VAE
+    from .models import MODELS
 
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}.")
     dims = [check_positive_int("each latent size", int(d)) for d in latent_dims]
     check_positive_int("hidden", hidden)
     train, test = as_dataset(train, "train"), as_dataset(test, "test")
     input_dim = train.x.shape[1] if hasattr(train, "x") else train.shape[1]
     checkpoints = log_checkpoints(total_samples, n_points, batch_size, start)
-    config = dict(latent_dims=dims, hidden=hidden, total_samples=checkpoints[-1], checkpoints=checkpoints,
+    config = dict(method=model, latent_dims=dims, hidden=hidden, total_samples=checkpoints[-1], checkpoints=checkpoints,
                   batch_size=batch_size, n_samples=1, optimizer=optimizer, lr=lr,
                   weight_decay=weight_decay, n_eval=n_eval, seed=seed,
                   data=getattr(train, "name", "tensor"), binarize=getattr(train, "binarize", None),
@@ -220,21 +236,21 @@ def lower_bound_curves(train, test, latent_dims: Sequence[int] = PAPER_LATENT_DI
     curves = {}
     for d in dims:
         def make(d=d):
-            return VAE(input_dim, d, (hidden,))
+            return MODELS[model](input_dim, d, (hidden,))
         lr_d = lr
         if lr == "select":
             lr_d, _ = select_learning_rate(make, train, trial_samples=lr_trial_samples, optimizer=optimizer,
                                            seed=seed, n_eval=n_eval, batch_size=batch_size,
                                            weight_decay=weight_decay, device=device)
         torch.manual_seed(seed)
-        model = make()
-        curve = train_curve(model, train, test, checkpoints[-1], checkpoints, batch_size=batch_size,
+        net = make()
+        curve = train_curve(net, train, test, checkpoints[-1], checkpoints, batch_size=batch_size,
                             optimizer=optimizer, lr=float(lr_d), weight_decay=weight_decay, n_eval=n_eval,
                             seed=seed, progress=progress, device=device)
-        curve.update(latent_dim=d, lr=float(lr_d), parameters=sum(p.numel() for p in model.parameters()))
+        curve.update(latent_dim=d, lr=float(lr_d), parameters=sum(p.numel() for p in net.parameters()))
         curves[str(d)] = curve
         if models is not None:
-            models[d] = model
+            models[d] = net
     return {"config": config, "curves": curves}
 
 

@@ -14,10 +14,12 @@ from .iwae import IWAE
 from .ladder import LadderVAE
 from .vade import VaDE
 from .vae import VAE
+from .wake_sleep import WakeSleepVAE
 
 MODELS = {
     "VAE": VAE,
     "FreeBitsVAE": FreeBitsVAE,
+    "WakeSleepVAE": WakeSleepVAE,
     "BetaVAE": BetaVAE,
     "IWAE": IWAE,
     "CategoricalVAE": CategoricalVAE,
@@ -27,4 +29,4 @@ MODELS = {
     "LadderVAE": LadderVAE,
 }
 
-__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "BetaVAE", "IWAE", "CategoricalVAE", "VaDE", "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "WakeSleepVAE", "BetaVAE", "IWAE", "CategoricalVAE", "VaDE", "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]
