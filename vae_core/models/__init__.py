@@ -7,6 +7,7 @@ checks every one). Each can be built as ``MODELS[name](input_dim=D, latent_dim=d
 from .base import Batch, LatentVariableModel, Output
 from .beta_vae import BetaVAE
 from .categorical import CategoricalVAE
+from .cvae import CVAE, M2
 from .factor_vae import FactorVAE
 from .free_bits import FreeBitsVAE
 from .implicit_prior import ImplicitPriorVAE
@@ -21,6 +22,8 @@ MODELS = {
     "FreeBitsVAE": FreeBitsVAE,
     "WakeSleepVAE": WakeSleepVAE,
     "BetaVAE": BetaVAE,
+    "CVAE": CVAE,
+    "M2": M2,
     "IWAE": IWAE,
     "CategoricalVAE": CategoricalVAE,
     "VaDE": VaDE,
@@ -29,4 +32,4 @@ MODELS = {
     "LadderVAE": LadderVAE,
 }
 
-__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "WakeSleepVAE", "BetaVAE", "IWAE", "CategoricalVAE", "VaDE", "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]
+__all__ = ["Batch", "Output", "LatentVariableModel", "MODELS", "VAE", "FreeBitsVAE", "WakeSleepVAE", "BetaVAE", "CVAE", "M2", "IWAE", "CategoricalVAE", "VaDE", "ImplicitPriorVAE", "FactorVAE", "LadderVAE"]

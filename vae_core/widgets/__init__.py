@@ -21,6 +21,7 @@ from .frontend import esm_source, mulberry32_uniforms, static_text
 from .beta import BetaExplorer
 from .categorical import CategoricalExplorer
 from .clusters import ClusterExplorer
+from .conditional import ConditionalExplorer
 from .gradients import EstimatorExplorer
 from .gumbel import GumbelSoftmaxExplorer
 from .inference import ELBOExplorer, KLExplorer
@@ -28,6 +29,6 @@ from .iwae import BoundExplorer
 from .latent import LatentExplorer
 from .traversal import TraversalExplorer
 
-__all__ = ["BetaExplorer", "CategoricalExplorer", "ClusterExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "ELBOExplorer", "KLExplorer", "BoundExplorer", "LatentExplorer", "TraversalExplorer",
+__all__ = ["BetaExplorer", "CategoricalExplorer", "ClusterExplorer", "ConditionalExplorer", "EstimatorExplorer", "GumbelSoftmaxExplorer", "ELBOExplorer", "KLExplorer", "BoundExplorer", "LatentExplorer", "TraversalExplorer",
            "export_mlp", "mlp_forward_numpy", "decode_image", "SPEC_FORMAT", "esm_source", "static_text",
            "mulberry32_uniforms"]
