@@ -142,10 +142,11 @@ def test_reparameterize_leaves_the_global_random_state_alone():
     assert torch.equal(torch.get_rng_state(), before)
 
 
-def test_the_reparameterization_mistakes_are_distinguishable():
-    gen = torch.Generator().manual_seed(0)
-    mu, logvar, eps = (torch.randn(6, 4, generator=gen, dtype=torch.float64) for _ in range(3))
-    values = [reparam_eps(mu, logvar, eps)] + [v for _, v in check._reparam_variants(mu, logvar, eps)]
+def test_the_reparameterization_mistakes_are_distinguishable_and_the_reference_is_the_library():
+    mu, logvar, eps, noise_seed = check._reparam_inputs()
+    library = reparameterize(mu, logvar, generator=torch.Generator().manual_seed(noise_seed))
+    torch.testing.assert_close(library, reparam_eps(mu, logvar, eps), rtol=0, atol=1e-12)
+    values = [library] + [v for _, v in check._reparam_variants(mu, logvar, eps)]
     for a, b in itertools.combinations(values, 2):
         assert not check._close(a, b, 1e-4)
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .distributions import bernoulli_log_prob, kl_normal_standard
-from .estimators import reparameterize as _library_reparameterize  # noqa: F401  (named in messages)
+from .estimators import reparameterize as _library_reparameterize
 from .gumbel import gumbel_sample
 from .gumbel import gumbel_softmax as _library_gumbel_softmax
 from .objectives import gaussian_elbo
@@ -312,7 +312,8 @@ def _kl_variants(mu, logvar):
         ("It uses σ = exp(½·logvar) where σ² = exp(logvar) belongs: the term inside the sum is σ², "
          "the variance, not the standard deviation.", half_sum(mu ** 2 + std - logvar - 1)),
         ("It treats logvar as log σ (it uses exp(2·logvar) and 2·logvar). The encoder's second output is "
-         "log σ², so σ² = exp(logvar) and log σ² = logvar.", half_sum(mu ** 2 + torch.exp(2 * logvar) - 2 * logvar - 1)),
+         "log σ², so σ² = exp(logvar) and log σ² = logvar.",
+         half_sum(mu ** 2 + torch.exp(2 * logvar) - 2 * logvar - 1)),
         ("It uses log σ = ½·logvar where log σ² = logvar belongs.", half_sum(mu ** 2 + var - 0.5 * logvar - 1)),
         ("It adds log σ² where it must be subtracted: KL = ½ Σ (μ² + σ² − log σ² − 1).",
          half_sum(mu ** 2 + var + logvar - 1)),
@@ -330,7 +331,7 @@ def _kl_variants(mu, logvar):
 
 
 def gaussian_kl(fn) -> CheckResult:
-    r"""Check ``fn(mu, logvar)``, the KL divergence :math:`\mathrm{KL}(\mathcal N(\mu,\operatorname{diag}\sigma^2)\,\|\,\mathcal N(0,I))`.
+    r"""Check ``fn(mu, logvar)``, the KL divergence :math:`\mathrm{KL}(q\,\|\,p)` of a diagonal Gaussian from N(0, I).
 
     ``fn`` receives ``mu`` and ``logvar`` of shape ``(B, d)`` (float64) and must return one value per
     example, shape ``(B,)``, equal to :func:`vae_core.distributions.kl_normal_standard`.
@@ -427,8 +428,10 @@ def _reparam_moments(fn, mode, problems) -> None:
     z = z.detach().double()
     m, v = z.mean(0), z.var(0)
     sd_mean = 6 * v.clamp_min(1e-12).sqrt() / math.sqrt(n)
-    near = lambda target: bool((((v - target).abs() / target.clamp_min(1e-12)) < 6 * math.sqrt(2 / n) + 1e-3).all())  # noqa: E731
-    var, std = lv_row.exp(), (0.5 * lv_row).exp()
+    def near(target):      # variance ratio within 6 standard errors (sd of a sample variance: sqrt(2/n))
+        return bool((((v - target).abs() / target.clamp_min(1e-12)) < 6 * math.sqrt(2 / n) + 1e-3).all())
+
+    var = lv_row.exp()
     if (v < 1e-12).all():
         raise _Failed("Its samples do not vary: it returns μ and the noise is missing (z = μ + σ·ε).")
     mean_ok = bool(((m - mu_row).abs() <= sd_mean).all())
@@ -480,8 +483,19 @@ def _reparam_moments(fn, mode, problems) -> None:
                       "½·σ·ε = (z − μ)/2: σ must enter as exp(½·logvar) multiplying the noise.")
 
 
+def _reparam_inputs(B=6, d=4):
+    """``mu``, ``logvar``, and the noise ``eps`` that the library draws from a generator seeded with
+    ``noise_seed``, so that ``estimators.reparameterize`` with that generator gives the reference samples."""
+    gen = torch.Generator().manual_seed(SEED)
+    mu = 1.5 * torch.randn(B, d, generator=gen, dtype=torch.float64)
+    logvar = _uniform((B, d), -2.5, 1.5, gen)
+    noise_seed = SEED + 3
+    eps = torch.randn(B, d, generator=torch.Generator().manual_seed(noise_seed), dtype=torch.float64)
+    return mu, logvar, eps, noise_seed
+
+
 def reparameterize(fn) -> CheckResult:
-    r"""Check a reparameterized Gaussian sampler, :math:`z = \mu + \sigma\odot\varepsilon`, :math:`\sigma = \exp(\tfrac12\log\sigma^2)`.
+    r"""Check a reparameterized Gaussian sampler, :math:`z = \mu + \exp(\tfrac12\log\sigma^2)\odot\varepsilon`.
 
     Three ways of calling ``fn`` are recognised from its signature:
 
@@ -499,11 +513,11 @@ def reparameterize(fn) -> CheckResult:
     """
     _require_function("reparameterize", fn, "fn(mu, logvar, eps) returning z = mu + sigma * eps, shape (B, d)")
     mode, noise_name = _reparam_mode(fn)
-    gen = torch.Generator().manual_seed(SEED)
-    B, d = 6, 4
-    mu = 1.5 * torch.randn(B, d, generator=gen, dtype=torch.float64)
-    logvar = _uniform((B, d), -2.5, 1.5, gen)
-    eps = torch.randn(B, d, generator=gen, dtype=torch.float64)
+    mu, logvar, eps, noise_seed = _reparam_inputs()
+    B, d = mu.shape
+
+    def library(m, lv):
+        return _library_reparameterize(m, lv, generator=torch.Generator().manual_seed(noise_seed))
 
     def call(m, lv, e):
         if noise_name:
@@ -514,16 +528,15 @@ def reparameterize(fn) -> CheckResult:
         if mode != "noise":
             z = None
             if mode == "generator":
-                z = _as_tensor(_call(fn, (mu, logvar), {"generator": torch.Generator().manual_seed(SEED + 3)},
+                z = _as_tensor(_call(fn, (mu, logvar), {"generator": torch.Generator().manual_seed(noise_seed)},
                                      "fn(mu, logvar, generator=g)"), f"shape ({B}, {d})")
-                e = torch.randn(mu.shape, generator=torch.Generator().manual_seed(SEED + 3), dtype=mu.dtype)
-                ref = mu + (0.5 * logvar).exp() * e
+                ref = library(mu, logvar)
                 if _close(z, ref, _tolerance(z)):
                     mu_g, lv_g = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
                     mu_r, lv_r = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
-                    zg = _call(fn, (mu_g, lv_g), {"generator": torch.Generator().manual_seed(SEED + 3)},
+                    zg = _call(fn, (mu_g, lv_g), {"generator": torch.Generator().manual_seed(noise_seed)},
                                "fn(mu, logvar, generator=g)")
-                    _gradient_check(zg, mu_r + (0.5 * lv_r).exp() * e, {"mu": mu_g, "logvar": lv_g},
+                    _gradient_check(zg, library(mu_r, lv_r), {"mu": mu_g, "logvar": lv_g},
                                     {"mu": mu_r, "logvar": lv_r}, _tolerance(z), torch.ones(B, d, dtype=mu.dtype))
                     return (z.detach().double() - ref).abs().max().item()
             _reparam_moments(fn, mode, problems)
@@ -534,7 +547,7 @@ def reparameterize(fn) -> CheckResult:
             raise _Failed(f"It returns shape {tuple(z.shape)}; z has the shape of mu, ({B}, {d}).")
         _check_finite(z, "Negative log-variances are legal: `torch.sqrt(logvar)` or `torch.log(logvar)` is "
                          "NaN there. σ = exp(½·logvar).")
-        ref = _library_like_sample(mu, logvar, eps)
+        ref = library(mu, logvar)          # = mu + exp(logvar / 2) * eps
         if not _close(z, ref, rtol):
             for message, value in _reparam_variants(mu, logvar, eps):
                 if _close(z, value, rtol):
@@ -552,7 +565,7 @@ def reparameterize(fn) -> CheckResult:
         mu_g, lv_g = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
         mu_r, lv_r = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
         zg = call(mu_g, lv_g, eps)
-        _gradient_check(zg, _library_like_sample(mu_r, lv_r, eps), {"mu": mu_g, "logvar": lv_g},
+        _gradient_check(zg, library(mu_r, lv_r), {"mu": mu_g, "logvar": lv_g},
                         {"mu": mu_r, "logvar": lv_r}, rtol, torch.linspace(0.5, 1.5, d, dtype=torch.float64))
         return (z.detach().double() - ref).abs().max().item()
 
@@ -563,15 +576,12 @@ def reparameterize(fn) -> CheckResult:
     return _finish("reparameterize", "vae_core.estimators.reparameterize", tested, body)
 
 
-def _library_like_sample(mu, logvar, eps):
-    """The library's formula with given noise: ``mu + exp(0.5 * logvar) * eps``."""
-    return mu + torch.exp(0.5 * logvar) * eps
-
-
 # --------------------------------------------------------------------------- Bernoulli log-likelihood
 
 def bernoulli_log_likelihood(fn) -> CheckResult:
-    r"""Check ``fn(x, logits)``, the Bernoulli log-likelihood :math:`\sum_i x_i\log p_i + (1-x_i)\log(1-p_i)`, :math:`p = \operatorname{sigmoid}(\text{logits})`.
+    r"""Check ``fn(x, logits)``, the Bernoulli log-likelihood :math:`\sum_i x_i\log p_i + (1-x_i)\log(1-p_i)`.
+
+    Here :math:`p = \operatorname{sigmoid}(\text{logits})`.
 
     ``x`` is binary, shape ``(B, D)``; ``fn`` must return ``(B,)`` equal to
     :func:`vae_core.distributions.bernoulli_log_prob`. A second test uses float32 logits up to
@@ -610,7 +620,8 @@ def bernoulli_log_likelihood(fn) -> CheckResult:
              -ref / D),
             ("It swaps p and 1 − p (x·log(1 − p) + (1 − x)·log p): check the sign of the logits, "
              "p = sigmoid(+logits).", bernoulli_log_prob(x, -logits)),
-            ("It drops the (1 − x)·log(1 − p) term, so pixels that are 0 contribute nothing.", (x * log_p).sum(-1)),
+            ("It drops the (1 − x)·log(1 − p) term, so pixels that are 0 contribute nothing.",
+             (x * log_p).sum(-1)),
             ("It drops the x·log p term, so pixels that are 1 contribute nothing.", ((1 - x) * log_1mp).sum(-1)),
             ("It applies the sigmoid twice: it treats sigmoid(logits) as logits. "
              "`binary_cross_entropy_with_logits` applies the sigmoid itself; pass it the raw logits.",
@@ -623,7 +634,8 @@ def bernoulli_log_likelihood(fn) -> CheckResult:
             scale_hints=[(-1.0, "That is a sign error (cross-entropy instead of log-likelihood)."),
                          (1 / D, f"That is a mean over the D = {D} pixels where a sum belongs.")])
         lg, lr = logits.clone().requires_grad_(True), logits.clone().requires_grad_(True)
-        _gradient_check(_call(fn, (x, lg), {}, "fn(x, logits)").reshape(B), bernoulli_log_prob(x, lr), {"logits": lg}, {"logits": lr}, rtol,
+        _gradient_check(_call(fn, (x, lg), {}, "fn(x, logits)").reshape(B), bernoulli_log_prob(x, lr),
+                        {"logits": lg}, {"logits": lr}, rtol,
                         torch.linspace(0.5, 1.5, B, dtype=torch.float64))
         # numerical stability: float32, logits far from 0 with both values of x
         big = torch.tensor([[40.0, -40.0, 40.0, -40.0, 3.0, -3.0]])
@@ -676,7 +688,8 @@ def _elbo_output(out) -> torch.Tensor:
 def elbo(fn) -> CheckResult:
     r"""Check ``fn(x, logits, mu, logvar)``, the single-sample ELBO of estimator B (analytic KL).
 
-    .. math:: \mathcal L = \log p_\theta(x\mid z) - \mathrm{KL}\big(\mathcal N(\mu,\operatorname{diag}\sigma^2)\,\|\,\mathcal N(0,I)\big)
+    .. math:: \mathcal L = \log p_\theta(x\mid z)
+              - \mathrm{KL}\big(\mathcal N(\mu,\operatorname{diag}\sigma^2)\,\|\,\mathcal N(0,I)\big)
 
     with ``logits`` the Bernoulli decoder's output at a sampled ``z``: ``x`` and ``logits`` have
     shape ``(B, D)``, ``mu`` and ``logvar`` ``(B, d)``. ``fn`` returns the per-example ELBO, shape
@@ -790,7 +803,7 @@ def _gumbel_mode(fn):
 
 
 def gumbel_softmax(fn) -> CheckResult:
-    r"""Check ``fn(logits, tau, noise)``, a Gumbel-softmax (Concrete) sample :math:`y=\mathrm{softmax}((\text{logits}+g)/\tau)`.
+    r"""Check ``fn(logits, tau, noise)``, a Gumbel-softmax sample :math:`y=\mathrm{softmax}((\text{logits}+g)/\tau)`.
 
     The check supplies standard Gumbel noise ``g`` of the logits' shape ``(B, K)`` and tries two
     temperatures (0.5 and 2), so that a missing or misplaced :math:`\tau` shows. The noise is passed by
