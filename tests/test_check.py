@@ -168,7 +168,7 @@ def test_bernoulli_accepts_right_versions(fn):
 WRONG_BERNOULLI = {
     "sign (cross-entropy)": (lambda x, logits: -bern_logits(x, logits), ["wrong sign", "cross-entropy"]),
     "mean over pixels": (lambda x, logits: -F.binary_cross_entropy_with_logits(logits, x, reduction="none").mean(-1),
-                         ["averages over the D = 10 pixels", "reduction='none'"]),
+                         ["averages over the pixels (D = 10 in this check)", "reduction='none'"]),
     "p and 1-p swapped": (lambda x, logits: bern_logits(x, -logits), ["swaps p and 1 − p"]),
     "sigmoid twice": (lambda x, logits: bern_logits(x, torch.sigmoid(logits)), ["sigmoid twice"]),
     "arguments swapped": (lambda x, logits: -F.binary_cross_entropy_with_logits(x, logits, reduction="none").sum(-1),
@@ -222,7 +222,7 @@ WRONG_ELBO = {
     "no KL": (lambda x, lg, mu, lv: bern_logits(x, lg), ["leaves out the KL"]),
     # two mistakes at once: found by writing the values as a*log p(x|z) + b*KL + c
     "mean over pixels and KL sign": (lambda x, lg, mu, lv: -F.binary_cross_entropy_with_logits(
-        lg, x, reduction="none").mean(-1) + kl_by_hand(mu, lv), ["0.1·log p(x|z) + 1·KL", "averaged over the D",
+        lg, x, reduction="none").mean(-1) + kl_by_hand(mu, lv), ["0.1·log p(x|z) + 1·KL", "averaged over the pixels",
                                                                  "KL is added"]),
     "KL detached": (lambda x, lg, mu, lv: bern_logits(x, lg) - kl_by_hand(mu, lv).detach(),
                     ["no gradient reaches `mu`"]),

@@ -319,7 +319,7 @@ def _kl_variants(mu, logvar):
          half_sum(mu ** 2 + var + logvar - 1)),
         ("It forgets the −1 inside the sum (your values are d/2 too large).", half_sum(mu ** 2 + var - logvar)),
         ("It uses μ where μ² belongs.", half_sum(mu + var - logvar - 1)),
-        (f"It averages over the d = {d} latent dimensions where a sum belongs. The KL of independent "
+        (f"It averages over the latent dimensions (d = {d} in this check) where a sum belongs. The KL of independent "
          f"dimensions is the sum of their KLs; a mean divides it by d, which in a loss is a silent "
          f"β = 1/d.", ref / d),
         ("It computes KL(p‖q), the other direction: ½ Σ ((1 + μ²)/σ² + log σ² − 1). The ELBO needs "
@@ -352,7 +352,7 @@ def gaussian_kl(fn) -> CheckResult:
         diff = _check_values(shaped, ref, variants, rtol=rtol, what="KL", fallback=(
             "Compare term by term with ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1), σ² = exp(logvar)."),
             scale_hints=[(-1.0, "That is a sign error."), (2.0, "The factor ½ is missing."),
-                         (1 / d, f"You average over the d = {d} dimensions where a sum belongs.")],
+                         (1 / d, f"You average over the latent dimensions (d = {d} here) where a sum belongs.")],
             offset_hints=[(d / 2, "The −1 inside the sum is missing."), (-d / 2, "There is one −1 too many.")])
         mu_g, lv_g = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
         mu_r, lv_r = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
@@ -611,12 +611,12 @@ def bernoulli_log_likelihood(fn) -> CheckResult:
         variants = [
             ("It has the wrong sign: it returns the binary cross-entropy, −log p(x|z) (a loss, ≥ 0). The "
              "log-likelihood is its negative (≤ 0).", -ref),
-            (f"It averages over the D = {D} pixels where a sum belongs (your values are 1/D of the right "
-             f"ones). `F.binary_cross_entropy_with_logits` averages by default: pass `reduction='none'` and "
-             f"sum over the last dimension. In a VAE's loss the mean is a silent change of β (the KL then "
-             f"weighs D times more).", ref / D),
-            (f"It returns the mean binary cross-entropy over the D = {D} pixels: a sign error and a mean where "
-             f"a sum belongs. Use `-F.binary_cross_entropy_with_logits(logits, x, reduction='none').sum(-1)`.",
+            (f"It averages over the pixels (D = {D} in this check) where a sum belongs (your values are 1/D "
+             f"of the right ones). `F.binary_cross_entropy_with_logits` averages by default: pass "
+             f"`reduction='none'` and sum over the last dimension. In a VAE's loss the mean is a silent change "
+             f"of β (the KL then weighs D times more).", ref / D),
+            ("It returns the mean binary cross-entropy over the pixels: a sign error and a mean where "
+             "a sum belongs. Use `-F.binary_cross_entropy_with_logits(logits, x, reduction='none').sum(-1)`.",
              -ref / D),
             ("It swaps p and 1 − p (x·log(1 − p) + (1 − x)·log p): check the sign of the logits, "
              "p = sigmoid(+logits).", bernoulli_log_prob(x, -logits)),
@@ -632,7 +632,7 @@ def bernoulli_log_likelihood(fn) -> CheckResult:
         diff = _check_values(shaped, ref, variants, rtol=rtol, what="log-likelihood", fallback=(
             "Compare with Σ_i x_i·log p_i + (1 − x_i)·log(1 − p_i), p = sigmoid(logits)."),
             scale_hints=[(-1.0, "That is a sign error (cross-entropy instead of log-likelihood)."),
-                         (1 / D, f"That is a mean over the D = {D} pixels where a sum belongs.")])
+                         (1 / D, f"That is a mean over the pixels (D = {D} here) where a sum belongs.")])
         lg, lr = logits.clone().requires_grad_(True), logits.clone().requires_grad_(True)
         _gradient_check(_call(fn, (x, lg), {}, "fn(x, logits)").reshape(B), bernoulli_log_prob(x, lr),
                         {"logits": lg}, {"logits": lr}, rtol,
@@ -732,13 +732,14 @@ def elbo(fn) -> CheckResult:
              "better; the training loss is its negative mean.", -ref),
             ("The reconstruction term has the wrong sign: log p(x|z) is minus the binary cross-entropy. "
              "ELBO = −BCE − KL.", -recon - kl),
-            (f"It averages the reconstruction term over the D = {D} pixels where a sum belongs. That objective "
-             f"is (1/D)·[log p(x|z) − D·KL]: the same optimum as a β-VAE with β = D, the reconstruction "
-             f"weighted 1/D against the KL. This is a silent β; sum over the pixels.", recon / D - kl),
-            (f"It averages the KL over the d = {d} latent dimensions where a sum belongs: a silent β = 1/d.",
+            (f"It averages the reconstruction term over the pixels (D = {D} in this check) where a sum "
+             f"belongs. That objective is (1/D)·[log p(x|z) − D·KL]: the same optimum as a β-VAE with β = D, "
+             f"the reconstruction weighted 1/D against the KL. This is a silent β; sum over the pixels.", recon / D - kl),
+            (f"It averages the KL over the latent dimensions (d = {d} in this check) where a sum belongs: "
+             f"a silent β = 1/d.",
              recon - kl / d),
-            (f"It averages both terms, the reconstruction over D = {D} pixels and the KL over d = {d} latent "
-             f"dimensions, where sums belong: a silent β = D/d.", recon / D - kl / d),
+            (f"It averages both terms, the reconstruction over the D = {D} pixels of this check and the KL "
+             f"over its d = {d} latent dimensions, where sums belong: a silent β = D/d.", recon / D - kl / d),
             ("It leaves out the KL term: that is the reconstruction term alone, not a bound on log p(x).", recon),
             ("Its KL is missing the factor ½ (the KL counts twice, a silent β = 2).", recon - 2 * kl),
             ("Its KL uses σ = exp(½·logvar) where σ² = exp(logvar) belongs.", recon - kl_sigma),
@@ -764,11 +765,11 @@ def elbo(fn) -> CheckResult:
                 parts.append("The reconstruction term has the wrong sign (log p(x|z) is minus the binary "
                              "cross-entropy).")
             if near(abs(a), 1 / D):
-                parts.append(f"The reconstruction is averaged over the D = {D} pixels where a sum belongs.")
+                parts.append(f"The reconstruction is averaged over the pixels (D = {D} here) where a sum belongs.")
             if b > 0:
                 parts.append("The KL is added where it must be subtracted.")
             if near(abs(b), 1 / d):
-                parts.append(f"The KL is averaged over the d = {d} latent dimensions where a sum belongs.")
+                parts.append(f"The KL is averaged over the latent dimensions (d = {d} here) where a sum belongs.")
             if near(abs(b), 2.0):
                 parts.append("The KL is missing its factor ½.")
             if abs(c) > 1e-6:
