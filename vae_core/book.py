@@ -12,10 +12,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
-import platform
 import time
-
-import torch
 
 __all__ = ["quick_mode", "pick", "epochs_for", "chapter_data", "start_chapter", "ChapterTimer", "notice"]
 
@@ -113,9 +110,7 @@ class ChapterTimer:
     def finish(self) -> None:
         """Stop the clock and write the measured time into the box at the top (also ``.seconds``)."""
         self.seconds = time.perf_counter() - self.start
-        cpu = platform.processor() or platform.machine()
-        text = (f"Measured run time: {self.seconds:.1f} s for the whole chapter in {self._mode()} "
-                f"on {torch.get_num_threads()} CPU thread(s) ({cpu}, PyTorch {torch.__version__}).")
+        text = f"Measured run time: {self.seconds:.1f} s for the whole chapter ({self._mode()})."
         self._show(text, update=True)
         if _in_notebook():
             print(f"Chapter finished in {self.seconds:.1f} s ({self._mode()}).")
