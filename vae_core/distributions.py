@@ -70,6 +70,10 @@ def categorical_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return (x * torch.log_softmax(logits, dim=-1)).sum(-1)
 
 
+def _kl_standard_terms(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (mu ** 2 + torch.exp(logvar) - logvar - 1)
+
+
 def kl_normal_standard_per_dim(mu: torch.Tensor, logvar: torch.Tensor,
                                z: torch.Tensor | None = None) -> torch.Tensor:
     r""":math:`\mathrm{KL}(q(z_j)\,\|\,\mathcal N(0,1))` for each coordinate ``j`` (not summed), shape of ``mu``.
@@ -85,7 +89,7 @@ def kl_normal_standard_per_dim(mu: torch.Tensor, logvar: torch.Tensor,
     if mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}.")
     if z is None:
-        return 0.5 * (mu ** 2 + torch.exp(logvar) - logvar - 1)
+        return _kl_standard_terms(mu, logvar)
     check_tensor("z", z, min_dim=mu.dim() + 1)
     if z.shape[1:] != mu.shape:
         raise ValueError(f"z must have shape (L, {', '.join(map(str, mu.shape))}) (samples first), "
@@ -99,7 +103,7 @@ def kl_normal_standard(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     .. math:: \tfrac12 \sum_j \left(\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1\right)
     """
     check_same_shape(mu=check_tensor("mu", mu), logvar=check_tensor("logvar", logvar))
-    return kl_normal_standard_per_dim(*torch.broadcast_tensors(mu, logvar)).sum(-1)
+    return _kl_standard_terms(mu, logvar).sum(-1)
 
 
 def kl_normal_normal(mu_q: torch.Tensor, logvar_q: torch.Tensor,
