@@ -38,6 +38,30 @@ def _missing(reason: str):
     pytest.skip(reason)
 
 
+def drive_widget_pages(site: Path, served_site: str, driver: str, mark: str, what: str) -> dict:
+    """Run ``tests/browser/<driver>`` on every built page whose HTML contains ``mark`` and return its report.
+
+    The driver reads ``{"urls", "url", "screenshot_dir", "chromium"}`` as JSON on stdin and prints a JSON
+    report. A missing page, node, playwright-core or chromium skips locally and fails when SITE_DIR is set.
+    """
+    pages = [p for p in html_pages(site) if mark in p.read_text("utf-8")]
+    if not pages:
+        _missing(f"no page of the built site contains {what}")
+    node = shutil.which("node")
+    if node is None:
+        _missing("node is not installed")
+    if not (ROOT / "node_modules" / "playwright-core").is_dir():
+        _missing("node_modules/playwright-core is missing: run `npm ci`")
+    if not os.access(CHROMIUM, os.X_OK):
+        _missing(f"no chromium at {CHROMIUM}: install Debian's 'chromium' package")
+    urls = [f"{served_site}/{p.relative_to(site).as_posix()}" for p in pages]
+    config = {"urls": urls, "url": urls[0], "screenshot_dir": str(SCREENSHOTS), "chromium": CHROMIUM}
+    proc = subprocess.run([node, str(ROOT / "tests" / "browser" / driver)], input=json.dumps(config),
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, f"browser driver {driver} failed:\n{proc.stderr[-4000:]}"
+    return json.loads(proc.stdout)
+
+
 @pytest.fixture(scope="module")
 def site() -> Path:
     if not (SITE_DIR / "index.html").is_file():

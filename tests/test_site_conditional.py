@@ -5,37 +5,17 @@ no built site, or when it has no page with a ConditionalExplorer (unless ``SITE_
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 
 import pytest
 
-from test_site import CHROMIUM, ROOT, SCREENSHOTS, _missing, html_pages, served_site, site  # noqa: F401
+from test_site import drive_widget_pages, served_site, site  # noqa: F401
 
-DRIVER = ROOT / "tests" / "browser" / "conditional_check.mjs"
 MARK = "vae_core.widgets.conditional.ConditionalExplorer"   # the explorer's anywidget id, in the saved state
 
 
 @pytest.fixture(scope="module")
 def report(site, served_site):  # noqa: F811
-    node = shutil.which("node")
-    if node is None:
-        _missing("node is not installed")
-    if not (ROOT / "node_modules" / "playwright-core").is_dir():
-        _missing("node_modules/playwright-core is missing: run `npm ci`")
-    if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"no chromium at {CHROMIUM}: install Debian's 'chromium' package")
-    pages = [p for p in html_pages(site) if MARK in p.read_text("utf-8")]
-    if not pages:
-        _missing("no page of the built site contains a ConditionalExplorer (chapter 10)")
-    config = {"urls": [f"{served_site}/{p.relative_to(site).as_posix()}" for p in pages],
-              "screenshot_dir": str(SCREENSHOTS), "chromium": CHROMIUM}
-    proc = subprocess.run([node, str(DRIVER)], input=json.dumps(config), capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
-    assert proc.returncode == 0, f"browser driver failed:\n{proc.stderr[-4000:]}"
-    return json.loads(proc.stdout)
+    return drive_widget_pages(site, served_site, "conditional_check.mjs", MARK, "a ConditionalExplorer (chapter 10)")
 
 
 @pytest.mark.browser

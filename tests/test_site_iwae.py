@@ -1,36 +1,17 @@
 """The chapter-11 k-slider explorer on the built site: it draws, and dragging the slider moves the
 highlighted point and the readout. Skips without a built site that has the page (see test_site.py)."""
-import json
-import os
 import re
-import shutil
-import subprocess
 
 import pytest
 
-from test_site import CHROMIUM, ROOT, SCREENSHOTS, _missing, html_pages, served_site, site  # noqa: F401
+from test_site import drive_widget_pages, served_site, site  # noqa: F401
 
-DRIVER = ROOT / "tests" / "browser" / "iwae_check.mjs"
 MARK = "vae-iwae-readout"        # in the explorer's front end, saved in the page's widget state
 
 
 @pytest.fixture(scope="module")
 def iwae_report(site, served_site):  # noqa: F811
-    pages = [p for p in html_pages(site) if MARK in p.read_text("utf-8")]
-    if not pages:
-        pytest.skip("the built site has no page with the chapter-11 bound explorer")
-    if shutil.which("node") is None:
-        _missing("node is not installed")
-    if not (ROOT / "node_modules" / "playwright-core").is_dir():
-        _missing("node_modules/playwright-core is missing: run `npm ci`")
-    if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"no chromium at {CHROMIUM}")
-    config = {"urls": [f"{served_site}/{p.relative_to(site).as_posix()}" for p in pages],
-              "screenshot_dir": str(SCREENSHOTS), "chromium": CHROMIUM}
-    proc = subprocess.run(["node", str(DRIVER)], input=json.dumps(config), capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
-    assert proc.returncode == 0, f"browser driver failed:\n{proc.stderr[-4000:]}"
-    return json.loads(proc.stdout)
+    return drive_widget_pages(site, served_site, "iwae_check.mjs", MARK, "chapter 11's bound explorer")
 
 
 @pytest.mark.browser
