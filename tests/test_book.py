@@ -47,3 +47,42 @@ def test_chapter_timer_reports_seconds(capsys):
     timer.finish()
     assert timer.seconds >= 0
     assert "Measured run time" in capsys.readouterr().out
+
+
+def test_chapter_times_reads_the_execution_cache(tmp_path, capsys):
+    """book/chapter_times.py: the seconds the cache recorded for the chapter's current code, the data
+    set it really used (a fallback notice in its outputs is reported), and the chapters not executed."""
+    import importlib.util
+
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location("chapter_times", ROOT / "book" / "chapter_times.py")
+    ct = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ct)
+
+    chapters = ct.chapters()
+    assert [p.stem[:2] for p in chapters] == [f"{i:02d}" for i in range(16)]     # the toc's order
+    cache = get_cache(str(tmp_path / "_build" / ".jupyter_cache"))
+    for path, seconds, fallback in ((chapters[1], 12.5, False), (chapters[6], 75.0, True)):
+        nb = nbformat.read(path, as_version=4)
+        if fallback:
+            nb.cells[1].outputs = [nbformat.v4.new_output(
+                "display_data", data={"text/html": "<div>The 'fashion-mnist' data set is not available here, "
+                                                   "so this chapter uses scikit-learn's 8x8 'digits'</div>"})]
+        cache.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": seconds}),
+                                    check_validity=False)
+    rows, _ = ct.table(tmp_path / "_build", "fashion-mnist")
+    by_name = {r[0]: r for r in rows}
+    assert by_name[chapters[1].stem][1:] == (12.5, "fashion-mnist", "ok")
+    assert by_name[chapters[6].stem][1] == 75.0
+    assert by_name[chapters[6].stem][2] == "digits (fallback: fashion-mnist missing)"
+    assert by_name[chapters[6].stem][3].startswith("WARNING: over the 60 s limit")
+    assert by_name[chapters[0].stem][1] is None and "not executed" in by_name[chapters[0].stem][3]
+    assert ct.main([str(tmp_path / "_build")]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 16 chapters executed, 1 over the limit" in out
+    assert ct.main([str(tmp_path / "nowhere")]) == 2
+    assert "no execution cache" in capsys.readouterr().err

@@ -157,6 +157,48 @@ def test_nan_loss_stops_with_a_message_naming_the_fix():
         fit(Exploding(8, 2, (8,)), _x(), epochs=1, progress=False)
 
 
+class _NanAtStep(VAE):
+    """A VAE whose loss is NaN (or +inf) from its ``bad``-th call on; counts its calls."""
+
+    def __init__(self, *args, bad=3, value=float("nan"), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bad, self.value, self.calls = bad, value, 0
+
+    def loss(self, batch, generator=None):
+        self.calls += 1
+        out = super().loss(batch, generator)
+        if self.calls >= self.bad:
+            out.loss = out.loss * self.value
+        return out
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_loss_stops_at_that_step_with_the_last_finite_weights(value):
+    torch.manual_seed(0)
+    model = _NanAtStep(8, 2, (8,), bad=3, value=value)
+    twin = VAE(8, 2, (8,))
+    twin.load_state_dict(model.state_dict())
+    # 60 examples, batches of 10: six steps per epoch, three epochs; the loss breaks at step 3 of epoch 1
+    with pytest.raises(FloatingPointError, match=r"at step 3 of epoch 1 \(after 20 training examples\)"):
+        fit(model, _x(), epochs=3, batch_size=10, progress=False, seed=4)
+    assert model.calls == 3                          # not one step more: not the end of the epoch
+    # the weights are exactly those after the two finite steps: the same run stopped by on_step
+    fit(twin, _x(), epochs=1, batch_size=10, progress=False, seed=4, on_step=lambda seen, m: seen >= 20)
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_command_line_writes_no_checkpoint_when_training_stops(tmp_path, monkeypatch, capsys):
+    from vae_core import models as model_registry
+    monkeypatch.setitem(model_registry.MODELS, "VAE", _NanAtStep)
+    out = tmp_path / "run"
+    assert cli_main(["--data", "digits", "--epochs", "2", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "training stopped" in err and "at step 3 of epoch 1" in err
+    assert not out.exists()
+
+
 def test_model_without_the_interface_is_rejected():
     with pytest.raises(TypeError, match="loss\\(batch\\)"):
         fit(nn.Linear(8, 2), _x(), epochs=1, progress=False)
@@ -215,3 +257,55 @@ def test_cli_errors_exit_2_with_the_message(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as info:
         cli_main(["--model", "NoSuchModel"])
     assert info.value.code == 2
+
+
+def test_cli_an_option_the_model_lacks_names_the_models_that_have_it(capsys):
+    assert cli_main(["--data", "digits", "--labels", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "--labels is not an option of VAE; it is an option of M2" in err and "--latent-dim" in err
+    assert cli_main(["--model", "VAE", "--data", "digits", "--gamma", "3"]) == 2
+    assert "it is an option of BetaVAE, FactorVAE" in capsys.readouterr().err
+    assert cli_main(["--data", "digits", "--no-such-thing", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--no-such-thing is not an option of VAE." in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("model, flags", [
+    ("VaDE", ["--pretrain-epochs", "--pretrain-lr"]),
+    ("M2", ["--labels", "--alpha"]),
+    ("FactorVAE", ["--gamma", "--discriminator-lr", "--discriminator-betas", "--discriminator-hidden"]),
+    ("ImplicitPriorVAE", ["--discriminator-lr", "--discriminator-hidden", "--bound-prior"]),
+])
+def test_cli_help_of_each_model_lists_how_its_chapter_trains_it(model, flags, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli_main(["--model", model, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in flags:
+        assert flag in out, flag
+    assert "``" not in out and ":class:" not in out       # docstring markup turned into plain text
+
+
+def test_keep_labels_keeps_the_same_number_of_each_class():
+    from vae_core.train.__main__ import keep_labels
+    ds = data.load("digits", "train")
+    kept = keep_labels(ds, 50, seed=3)
+    assert (kept.y >= 0).sum() == 50 and len(kept.y) == len(ds.y)
+    assert torch.bincount(kept.y[kept.y >= 0], minlength=10).tolist() == [5] * 10
+    assert torch.equal(kept.y[kept.y >= 0], ds.y[kept.y >= 0])          # kept labels are the true ones
+    assert torch.equal(kept.x, ds.x)
+    with pytest.raises(ValueError, match="multiple of the 10 classes"):
+        keep_labels(ds, 15)
+
+
+def test_cli_trains_m2_with_few_labels_and_vade_with_its_pretraining(tmp_path, capsys):
+    out = tmp_path / "m2"
+    assert cli_main(["--model", "M2", "--data", "digits", "--labels", "50", "--epochs", "1", "--latent-dim", "3",
+                     "--hidden-dims", "16", "--classifier-hidden", "16", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    n_train = len(data.load("digits", "train"))
+    assert f"50 labelled and {n_train - 50:,} unlabelled" in printed
+    assert f'"alpha": {0.1 * n_train / 50}' in (out / "config.json").read_text()   # the paper's 0.1 N / n_labelled
+    assert cli_main(["--model", "VaDE", "--data", "digits", "--pretrain-epochs", "1", "--epochs", "1",
+                     "--latent-dim", "3", "--hidden-dims", "16", "--n-clusters", "4"]) == 0
+    assert "pretrained for 1 epochs" in capsys.readouterr().out

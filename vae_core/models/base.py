@@ -70,6 +70,8 @@ class LatentVariableModel(nn.Module):
     schedulable: tuple[str, ...] = ()
     #: whether the model uses the labels ``batch.y`` (conditional and semi-supervised models).
     uses_labels: bool = False
+    #: whether the model also learns from unlabelled images (``y = -1``): the command line's ``--labels``.
+    semi_supervised: bool = False
 
     config: dict
     input_dim: int

@@ -247,6 +247,7 @@ class M2(CVAE):
     """
 
     schedulable = ()
+    semi_supervised = True
 
     def __init__(self, input_dim: int, latent_dim: int, n_classes: int = 10, hidden_dims: Sequence[int] | int = (400,),
                  likelihood: str = "bernoulli", activation: str = "tanh",

@@ -211,8 +211,10 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
             n, stop = 0, False
             total = torch.zeros((), dtype=torch.float64, device=device)
             term_totals: dict = {}
-            for xb, yb in _labelled_batches(x_epoch, y_epoch, batch_size, cpu_gen):
+            for step, (xb, yb) in enumerate(_labelled_batches(x_epoch, y_epoch, batch_size, cpu_gen), 1):
                 out = model.loss(Batch(xb, yb), generator=gen)
+                if not torch.isfinite(out.loss):   # one scalar test per step, before any weight moves
+                    _non_finite(out.loss, epoch, step, seen + n, lr)
                 model_opt.zero_grad(set_to_none=True)
                 out.loss.backward()
                 if disc_opt is not None:
@@ -236,7 +238,7 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
                     break
             seen += n
             train_elbo = total.item() / n
-            if not math.isfinite(train_elbo):
+            if not math.isfinite(train_elbo):   # a finite loss whose reported bound is not (e.g. a beta of 0)
                 raise FloatingPointError(
                     f"the training bound became {train_elbo} in epoch {epoch}; lower the learning rate "
                     f"(now {lr}), or check the data (pixels must be in [0, 1] for a Bernoulli decoder).")
@@ -261,6 +263,14 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
         if bar is not None:
             bar.close()
     return history
+
+
+def _non_finite(loss: torch.Tensor, epoch: int, step: int, examples: int, lr: float):
+    """Stop training at the first step whose loss is NaN or infinite, before it moves any weight."""
+    raise FloatingPointError(
+        f"the training loss became {loss.item()} at step {step} of epoch {epoch} (after {examples:,} "
+        f"training examples); the weights are those after the last finite step. Lower the learning rate "
+        f"(now {lr}), or check the data (pixels must be in [0, 1] for a Bernoulli decoder).")
 
 
 def _labelled_batches(x, y, batch_size, generator):
