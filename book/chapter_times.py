@@ -19,7 +19,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 AIM_S, LIMIT_S = 45.0, 60.0
-FALLBACK = re.compile(r"The '([\w-]+)' data set is not available here")
 
 
 def chapters(toc: Path = ROOT / "_toc.yml") -> list[Path]:
@@ -28,20 +27,12 @@ def chapters(toc: Path = ROOT / "_toc.yml") -> list[Path]:
     return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
 
 
-def _outputs_text(nb) -> str:
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            parts.append(str(out.get("text", "")))
-            for value in out.get("data", {}).values():
-                parts.append(str(value))
-    return "\n".join(parts)
-
-
 def dataset_used(nb, requested: str) -> str:
     """``requested``, or ``digits (fallback: <name> missing)`` when the chapter announced a fallback."""
-    found = FALLBACK.search(_outputs_text(nb))
-    return f"digits (fallback: {found.group(1)} missing)" if found else requested
+    from vae_core.book import fallback_in
+
+    missing = fallback_in(nb)
+    return f"digits (fallback: {missing} missing)" if missing else requested
 
 
 def table(build_dir: Path, requested: str) -> tuple[list[tuple[str, float | None, str, str]], str]:

@@ -99,16 +99,6 @@ def execute(path, env: dict, timeout: int = 600):
     return nb, margins
 
 
-def outputs_text(nb) -> str:
-    """Every text and HTML output of an executed notebook, joined."""
-    parts = []
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            parts.append(str(o.get("text", "")))
-            parts.extend(str(v) for v in o.get("data", {}).values())
-    return "\n".join(parts)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Run chapters and print how much of its tolerance each "
                                              "assert_close used.")

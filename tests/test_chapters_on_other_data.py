@@ -21,8 +21,8 @@ import os
 import pytest
 
 from conftest import ROOT
-from nbrun import execute, outputs_text
-from vae_core import data
+from nbrun import execute
+from vae_core import book, data
 
 NOTEBOOKS = ROOT / "notebooks"
 DATA_CHAPTERS = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if "chapter_data(" in p.read_text())
@@ -54,7 +54,7 @@ def test_chapter_runs_and_its_checks_hold_on(chapter, dataset):
             pytest.fail(f"{dataset} is needed (VAE_BOOK_DATA_REQUIRED=1): {missing}")
         pytest.skip(f"{dataset} is not on this machine: {missing}")
     nb, margins = execute(NOTEBOOKS / chapter, {"VAE_BOOK_QUICK": "1", "VAE_BOOK_DATASET": dataset})
-    assert "is not available here" not in outputs_text(nb), f"{chapter} fell back to another data set"
+    assert book.fallback_in(nb) is None, f"{chapter} fell back to another data set"
     fragile = [m for m in margins if m.dtype == "float32" and not m.explicit and not m.used <= SHARE]
     assert not fragile, (
         f"{chapter} on {dataset}: float32 checks at the default tolerance that use more than "

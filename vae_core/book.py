@@ -14,7 +14,10 @@ import html
 import os
 import time
 
-__all__ = ["quick_mode", "pick", "epochs_for", "chapter_data", "start_chapter", "ChapterTimer", "notice"]
+__all__ = ["quick_mode", "pick", "epochs_for", "chapter_data", "fallback_in", "start_chapter", "ChapterTimer",
+           "notice"]
+
+_FALLBACK = "The '{}' data set is not available here"
 
 
 def quick_mode() -> bool:
@@ -76,12 +79,26 @@ def chapter_data(split: str = "train", name: str | None = None, binarize=None, q
     try:
         ds = data.load(wanted, split=split, binarize=binarize)
     except data.DataUnavailableError as err:
-        notice(f"The '{wanted}' data set is not available here, so this chapter uses scikit-learn's "
+        notice(f"{_FALLBACK.format(wanted)}, so this chapter uses scikit-learn's "
                f"8x8 'digits' instead (results will differ from the text). {err}")
         ds = data.load("digits", split=split, binarize=binarize)
     if quick_mode() and quick_size is not None and len(ds) > quick_size:
         ds = dataclasses.replace(ds, x=ds.x[:quick_size], y=None if ds.y is None else ds.y[:quick_size])
     return ds
+
+
+def fallback_in(nb) -> str | None:
+    """The data set that an executed chapter notebook announced as missing (it then used ``digits``), or None."""
+    import re
+
+    pattern = re.compile(re.escape(_FALLBACK).replace(re.escape("{}"), r"([\w-]+)"))
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            for text in (out.get("text", ""), *out.get("data", {}).values()):
+                found = pattern.search(str(text))
+                if found:
+                    return found.group(1)
+    return None
 
 
 class ChapterTimer:
