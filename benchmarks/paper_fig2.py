@@ -1,7 +1,7 @@
 """The long run of Kingma & Welling (2013), Fig. 2: lower bound vs training samples evaluated.
 
 Trains one VAE per latent size N_z in (3, 5, 10, 20, 200) with the paper's settings
-(``vae_core.experiments.PAPER_FIG2``: 500 tanh hidden units, minibatches of 100, one sample per
+(``vae_core.paper.PAPER_FIG2``: 500 tanh hidden units, minibatches of 100, one sample per
 datapoint, Adagrad with the global step size chosen from {0.01, 0.02, 0.1} on the training set, a
 N(0, I) prior on the weights as a weight decay of 1/N) and records the bound on 1,000 training and
 1,000 test images at log-spaced checkpoints. Writes a JSON file (every setting and every number) and a
@@ -29,13 +29,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from vae_core import data, experiments, plots  # noqa: E402
+from vae_core import data, paper, plots  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 
 
 def main(argv=None) -> dict:
-    settings = experiments.PAPER_FIG2
+    settings = paper.PAPER_FIG2
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="mnist", choices=data.DATASETS)
     p.add_argument("--binarize", default="dynamic", choices=["dynamic", "static", "threshold"])
@@ -60,7 +60,7 @@ def main(argv=None) -> dict:
     print(f"{train.name}: {len(train):,} train / {len(test):,} test images; N_z {args.latent}; "
           f"{total:,} samples per model on {device}")
     start = time.perf_counter()
-    result = experiments.lower_bound_curves(
+    result = paper.lower_bound_curves(
         train, test, latent_dims=args.latent, hidden=args.hidden, total_samples=total,
         n_points=args.points, batch_size=settings["batch_size"], optimizer=args.optimizer, lr=lr,
         weight_decay=settings["weight_decay"], n_eval=args.n_eval, seed=args.seed, progress=True,
@@ -69,7 +69,7 @@ def main(argv=None) -> dict:
     result["config"]["wall_seconds"] = time.perf_counter() - start
 
     out = Path(args.out)
-    path = experiments.save_result(result, out / "paper_fig2.json")
+    path = paper.save_result(result, out / "paper_fig2.json")
     plots.plot_lower_bound_curves(result, title=f"{train.name}: lower bound vs training samples evaluated "
                                                 f"({total:,} per model)")
     plt.tight_layout()

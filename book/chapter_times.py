@@ -29,7 +29,7 @@ def chapters(toc: Path = ROOT / "_toc.yml") -> list[Path]:
 
 def dataset_used(nb, requested: str) -> str:
     """``requested``, or ``digits (fallback: <name> missing)`` when the chapter announced a fallback."""
-    from vae_core.book import fallback_in
+    from vae_core.notebook import fallback_in
 
     missing = fallback_in(nb)
     return f"digits (fallback: {missing} missing)" if missing else requested

@@ -2,7 +2,7 @@
 
 The test command runs the chapters in quick mode on scikit-learn's 8x8 ``digits``; the book is built
 on MNIST or Fashion-MNIST. An assert in a chapter states a fact for every data set, so each chapter
-that calls ``book.chapter_data`` is executed here top to bottom with ``VAE_BOOK_DATASET`` set to
+that calls ``notebook.chapter_data`` is executed here top to bottom with ``VAE_BOOK_DATASET`` set to
 ``fashion-mnist`` and to ``mnist`` (quick mode: small subsets, a few epochs). Two things are checked:
 
 * the chapter runs, every assert included, and it really used that data set (no fallback notice);
@@ -22,7 +22,7 @@ import pytest
 
 from conftest import ROOT
 from nbrun import execute
-from vae_core import book, data
+from vae_core import data, notebook
 
 NOTEBOOKS = ROOT / "notebooks"
 DATA_CHAPTERS = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if "chapter_data(" in p.read_text())
@@ -54,7 +54,7 @@ def test_chapter_runs_and_its_checks_hold_on(chapter, dataset):
             pytest.fail(f"{dataset} is needed (VAE_BOOK_DATA_REQUIRED=1): {missing}")
         pytest.skip(f"{dataset} is not on this machine: {missing}")
     nb, margins = execute(NOTEBOOKS / chapter, {"VAE_BOOK_QUICK": "1", "VAE_BOOK_DATASET": dataset})
-    assert book.fallback_in(nb) is None, f"{chapter} fell back to another data set"
+    assert notebook.fallback_in(nb) is None, f"{chapter} fell back to another data set"
     fragile = [m for m in margins if m.dtype == "float32" and not m.explicit and not m.used <= SHARE]
     assert not fragile, (
         f"{chapter} on {dataset}: float32 checks at the default tolerance that use more than "

@@ -1,9 +1,16 @@
 """Importance-sampled log p(x) against exact evidence; latent diagnostics."""
+import math
+
+import numpy as np
+import pytest
 import torch
+from sklearn.metrics import mutual_info_score
 
 from linear_gaussian import make
 from vae_core import VAE
-from vae_core.evaluate import active_units, kl_per_dimension, log_marginal
+from vae_core.data.shapes import FACTOR_SIZES, shapes_grid
+from vae_core.evaluate import (active_units, discrete_mutual_information, kl_per_dimension, log_marginal,
+                               mutual_information_gap)
 
 
 def test_log_marginal_is_exact_with_the_exact_posterior(gen):
@@ -38,3 +45,42 @@ def test_kl_per_dimension_sums_to_the_kl_term_and_active_units():
         model.encoder.net[-1].weight[2].zero_()
     count, var = active_units(model, x)
     assert var[2] < 1e-10 and count == int((var > 0.01).sum()) and count <= 3
+
+
+# -- the mutual information gap (chapter 14) ----------------------------------------------------
+def test_mutual_information_matches_scikit_learn(gen):
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, 2000)
+    b = (a + rng.integers(0, 3, 2000)) % 6
+    assert discrete_mutual_information(a, b) == pytest.approx(mutual_info_score(a, b), abs=1e-12)
+    assert discrete_mutual_information(a, a) == pytest.approx(-(np.bincount(a) / 2000 * np.log(np.bincount(a) / 2000)).sum())
+
+
+def test_mig_is_one_for_a_perfect_code_and_invariant_to_scaling_and_order():
+    f = shapes_grid().factors.numpy()
+    codes = f.astype(float)
+    mig, gaps, mi = mutual_information_gap(codes, f)
+    assert mig == pytest.approx(1.0) and np.allclose(gaps, 1.0)
+    assert np.allclose(np.diag(mi), [math.log(n) for n in FACTOR_SIZES])      # I(z_k; v_k) = H(v_k) = log n_k
+    again, _, _ = mutual_information_gap(np.c_[-3 * codes[:, 2], codes[:, 0], 7 + codes[:, 3], codes[:, 1]], f)
+    assert again == pytest.approx(1.0)
+
+
+def test_mig_is_low_for_mixed_or_uninformative_codes():
+    f = shapes_grid().factors.numpy().astype(float)
+    # x and y each spread over two dimensions equally: their gaps vanish, shape and scale stay perfect
+    mixed = np.c_[f[:, 0], f[:, 1], f[:, 2] + f[:, 3], f[:, 2] - f[:, 3]]
+    mig, gaps, _ = mutual_information_gap(mixed, f.astype(int))
+    assert gaps[:2] == pytest.approx([1.0, 1.0]) and (gaps[2:] < 0.05).all()
+    assert mig == pytest.approx(0.5, abs=0.03)
+    noise = np.random.default_rng(1).normal(size=(576, 5))
+    assert mutual_information_gap(noise, f.astype(int))[0] < 0.05
+
+
+def test_mig_input_checks():
+    with pytest.raises(ValueError, match="at least 2 latent dimensions"):
+        mutual_information_gap(np.zeros((4, 1)), np.zeros((4, 1), dtype=int))
+    with pytest.raises(ValueError, match="same number of rows"):
+        mutual_information_gap(np.zeros((4, 2)), np.zeros((5, 1), dtype=int))
+    with pytest.raises(ValueError, match="zero entropy"):
+        mutual_information_gap(np.random.default_rng(0).normal(size=(4, 2)), np.zeros((4, 1), dtype=int))

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from linear_gaussian import make
-from vae_core import VAE, Batch
+from vae_core import VAE, Batch, fit
 from vae_core.models import IWAE, MODELS
 from vae_core.objectives import iwae_bound, log_mean_exp
-from vae_core.toy import LinearGaussian
+from vae_core.exact import LinearGaussian
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -127,14 +127,15 @@ def test_gradient_is_the_weighted_sum_of_log_weight_gradients():
         torch.testing.assert_close(a, b)
 
 
-def test_n_samples_is_k_and_beta_must_be_one():
+def test_k_is_the_one_setting_and_beta_cannot_be_set():
     m = IWAE(12, 3, k=7)
-    assert m.n_samples == 7 and m.config["k"] == 7 and "IWAE" in MODELS
-    m.n_samples = 3
-    assert m.k == 3
-    m.beta = 2.0
-    with pytest.raises(ValueError, match="beta must be 1"):
-        m.loss(torch.zeros(2, 12))
+    assert m.k == 7 and m.config["k"] == 7 and "IWAE" in MODELS and set(IWAE.settings) == {"k"}
+    with pytest.raises(ValueError, match="no setting 'beta'"):
+        fit(m, torch.zeros(4, 12), epochs=1, progress=False, beta=2.0)
+    with pytest.raises(ValueError, match="no setting 'kl_estimator'"):
+        fit(m, torch.zeros(4, 12), epochs=1, progress=False, kl="nonsense")
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        m.k = 0
     with pytest.raises(ValueError, match="k must be a positive int"):
         IWAE(12, 3, k=0)
     with pytest.raises(TypeError, match="k must be a positive int"):

@@ -197,7 +197,7 @@ def test_warm_up_beta_scales_the_kl_of_every_layer_but_not_the_bound(gen):
     torch.testing.assert_close(out.loss, -(out.terms["recon"] - 0.25 * out.terms["kl"]).mean())
     torch.testing.assert_close(out.elbo, out.terms["recon"] - out.terms["kl"])
     torch.testing.assert_close(out.terms["kl"], out.terms["kl1"] + out.terms["kl2"] + out.terms["kl3"])
-    assert LadderVAE.schedulable == ("beta",)
+    assert set(LadderVAE.settings) == {"beta", "n_samples"}
 
 
 def test_mean_decoder_exports_the_top_down_mean_path(gen):

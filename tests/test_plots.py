@@ -1,4 +1,4 @@
-"""Figures (vae_core.plots) and the paper's experiments (vae_core.experiments): numbers, not looks."""
+"""Figures (vae_core.plots) and the paper's experiments (vae_core.paper): numbers, not looks."""
 import json
 import math
 
@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from scipy.special import ndtri  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
-from vae_core import VAE, experiments, plots  # noqa: E402
+from vae_core import VAE, paper, plots  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -149,12 +149,12 @@ def test_manifold_of_a_vae_moves_the_chosen_dims_and_keeps_the_others_at_base():
 
 # -------------------------------------------------------------------------------- experiments
 def test_log_checkpoints_are_log_spaced_batch_multiples_ending_at_total():
-    cps = experiments.log_checkpoints(10 ** 6, n_points=7, batch_size=100, start=10 ** 3)
+    cps = paper.log_checkpoints(10 ** 6, n_points=7, batch_size=100, start=10 ** 3)
     assert cps[0] == 1000 and cps[-1] == 10 ** 6 and all(c % 100 == 0 for c in cps)
     ratios = np.diff(np.log10(cps))
     np.testing.assert_allclose(ratios, 0.5, atol=0.02)
-    assert experiments.log_checkpoints(250, 3, 100) == [100, 200, 300]
-    assert experiments.prior_weight_decay(60000) == pytest.approx(1 / 60000)
+    assert paper.log_checkpoints(250, 3, 100) == [100, 200, 300]
+    assert paper.prior_weight_decay(60000) == pytest.approx(1 / 60000)
 
 
 def test_weight_decay_of_the_prior_equals_the_gradient_of_log_p_theta_over_n():
@@ -167,8 +167,8 @@ def test_weight_decay_of_the_prior_equals_the_gradient_of_log_p_theta_over_n():
     obj = model.elbo(x, generator=g).elbo.mean()
     obj = obj - sum((p ** 2).sum() for p in model.parameters()) / (2 * n_train)
     grads = torch.autograd.grad(-obj, list(model.parameters()))
-    opt = experiments.make_optimizer(model.parameters(), "adagrad", lr=1.0,
-                                     weight_decay=experiments.prior_weight_decay(n_train))
+    opt = paper.make_optimizer(model.parameters(), "adagrad", lr=1.0,
+                                     weight_decay=paper.prior_weight_decay(n_train))
     model.zero_grad()
     (-model.elbo(x, generator=torch.Generator().manual_seed(0)).elbo.mean()).backward()
     before = [p.detach().clone() for p in model.parameters()]
@@ -187,7 +187,7 @@ def test_train_curve_records_the_bound_at_the_checkpoints_and_is_reproducible(on
     def run():
         torch.manual_seed(0)
         m = VAE(12, 2, (16,))
-        return m, experiments.train_curve(m, x, xt, 1200, [100, 600, 1200], batch_size=50, lr=0.05,
+        return m, paper.train_curve(m, x, xt, 1200, [100, 600, 1200], batch_size=50, lr=0.05,
                                           n_eval=100, seed=3)
     m, a = run()
     _, b = run()
@@ -205,11 +205,11 @@ def test_train_curve_records_the_bound_at_the_checkpoints_and_is_reproducible(on
 
 def test_lower_bound_curves_result_is_json_and_plots_one_panel_per_latent_size(tmp_path):
     x = torch.rand(200, 9).round()
-    result = experiments.lower_bound_curves(x, x[:50], latent_dims=(1, 3), hidden=8, total_samples=400,
+    result = paper.lower_bound_curves(x, x[:50], latent_dims=(1, 3), hidden=8, total_samples=400,
                                             n_points=3, batch_size=50, n_eval=50, start=100)
     assert result["config"]["checkpoints"] == [100, 200, 400]
-    path = experiments.save_result(result, tmp_path / "r.json")
-    back = experiments.load_result(path)
+    path = paper.save_result(result, tmp_path / "r.json")
+    back = paper.load_result(path)
     assert back == json.loads(json.dumps(result))
     assert list(back["curves"]) == ["1", "3"] and back["config"]["checkpoints"][-1] == 400
     assert back["curves"]["3"]["parameters"] == sum(p.numel() for p in VAE(9, 3, (8,)).parameters())
@@ -227,15 +227,15 @@ def test_lower_bound_curves_result_is_json_and_plots_one_panel_per_latent_size(t
     (ax,) = plots.plot_lower_bound_curves(fake, ylim=None)
     assert ax.get_ylim()[0] < -900
     with pytest.raises(FileNotFoundError, match="paper_fig2"):
-        experiments.load_result(tmp_path / "missing.json")
+        paper.load_result(tmp_path / "missing.json")
 
 
 def test_gradient_estimators_a_and_b_are_unbiased_for_the_same_gradient(one_thread):
     torch.manual_seed(0)
     model = VAE(10, 3, (16,))
     x = torch.rand(4, 10).round()
-    a = experiments.gradient_moments(model, x, kl="mc", repeats=1500, generator=torch.Generator().manual_seed(1))
-    b = experiments.gradient_moments(model, x, kl="analytic", repeats=1000,
+    a = paper.gradient_moments(model, x, kl="mc", repeats=1500, generator=torch.Generator().manual_seed(1))
+    b = paper.gradient_moments(model, x, kl="analytic", repeats=1000,
                                      generator=torch.Generator().manual_seed(2))
     se = (a.standard_error ** 2 + b.standard_error ** 2).sqrt()
     z = (a.mean - b.mean) / se.clamp_min(1e-12)
@@ -248,9 +248,9 @@ def test_gradient_variance_falls_as_one_over_l(one_thread):
     torch.manual_seed(0)
     model = VAE(10, 3, (16,))
     x = torch.rand(4, 10).round()
-    v1 = experiments.gradient_moments(model, x, n_samples=1, repeats=1000,
+    v1 = paper.gradient_moments(model, x, n_samples=1, repeats=1000,
                                       generator=torch.Generator().manual_seed(3)).total_variance
-    v8 = experiments.gradient_moments(model, x, n_samples=8, repeats=1000,
+    v8 = paper.gradient_moments(model, x, n_samples=8, repeats=1000,
                                       generator=torch.Generator().manual_seed(4)).total_variance
     assert v8 / v1 == pytest.approx(1 / 8, rel=0.2)
 
@@ -260,21 +260,17 @@ def test_decoder_gradient_is_the_same_for_both_estimators_with_the_same_noise():
     model = VAE(10, 3, (16,))
     x = torch.rand(4, 10).round()
     dec = list(model.decoder.parameters())
-    a = experiments.gradient_moments(model, x, "mc", repeats=2, parameters=dec, generator=torch.Generator().manual_seed(0))
-    b = experiments.gradient_moments(model, x, "analytic", repeats=2, parameters=dec,
+    a = paper.gradient_moments(model, x, "mc", repeats=2, parameters=dec, generator=torch.Generator().manual_seed(0))
+    b = paper.gradient_moments(model, x, "analytic", repeats=2, parameters=dec,
                                      generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(a.mean, b.mean)
 
 
-def test_long_mode_reads_the_environment(monkeypatch):
-    monkeypatch.setenv("VAE_BOOK_LONG", "1")
-    assert experiments.long_mode()
-    monkeypatch.setenv("VAE_BOOK_LONG", "0")
-    assert not experiments.long_mode()
+def test_make_optimizer_names_the_choices():
     with pytest.raises(ValueError, match="adagrad"):
-        experiments.make_optimizer([torch.zeros(1, requires_grad=True)], "sgd")
+        paper.make_optimizer([torch.zeros(1, requires_grad=True)], "sgd")
     with pytest.raises(ValueError, match="repeats"):
-        experiments.gradient_moments(VAE(4, 2, (3,)), torch.rand(2, 4), repeats=1)
+        paper.gradient_moments(VAE(4, 2, (3,)), torch.rand(2, 4), repeats=1)
 
 
 def test_table_html_escapes_cells_and_checks_row_lengths():

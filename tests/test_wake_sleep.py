@@ -6,10 +6,10 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from linear_gaussian import make
-from vae_core import VAE, experiments
+from vae_core import VAE, paper
 from vae_core.evaluate import mean_elbo
-from vae_core.wake_sleep import (WakeSleepVAE, dream, evaluation_sets, sleep_loss, wake_loss, wake_sleep_curve,
-                                 wake_sleep_curves)
+from vae_core.models.wake_sleep import WakeSleepVAE, dream, sleep_loss, wake_loss
+from vae_core.paper import evaluation_sets, train_curve, wake_sleep_curves
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -127,17 +127,17 @@ def test_curve_is_reproducible_and_scored_like_the_vae_curve():
     for _ in range(2):
         torch.manual_seed(0)
         model = WakeSleepVAE(16, 2, (8,))
-        runs.append(wake_sleep_curve(model, x_train, x_test, 1000, checkpoints=[200, 1000], n_eval=100))
+        runs.append(train_curve(model, x_train, x_test, 1000, checkpoints=[200, 1000], n_eval=100))
     for key in ("samples", "train_elbo", "test_elbo"):
         assert runs[0][key] == runs[1][key]
     r = runs[0]
     assert r["samples"] == [200, 1000] and len(r["train_elbo"]) == 2 and all(map(float.__instancecheck__, r["seconds"]))
     assert all(torch.isfinite(torch.tensor(r["train_elbo"] + r["test_elbo"])))
-    # scored on the same images with the same noise as experiments.train_curve: after training a VAE
+    # scored on the same images with the same noise as paper.train_curve: after training a VAE
     # with train_curve, re-scoring the final model with this module's helpers gives its last numbers
     torch.manual_seed(0)
     vae = VAE(16, 2, (8,))
-    c = experiments.train_curve(vae, x_train, x_test, 500, [500], n_eval=100, seed=4)
+    c = paper.train_curve(vae, x_train, x_test, 500, [500], n_eval=100, seed=4)
     tr, te = evaluation_sets(x_train, x_test, n_eval=100, seed=4)
     assert mean_elbo(vae, tr, generator=torch.Generator().manual_seed(7)) == pytest.approx(c["train_elbo"][-1], abs=1e-9)
     assert mean_elbo(vae, te, generator=torch.Generator().manual_seed(7)) == pytest.approx(c["test_elbo"][-1], abs=1e-9)
@@ -152,7 +152,7 @@ def test_wake_sleep_improves_the_bound_of_its_encoder_on_structured_data():
     protos = (torch.rand(3, 24, generator=g) > 0.5).float() * 0.9 + 0.05
     x = torch.bernoulli(protos[torch.randint(0, 3, (600,), generator=g)], generator=g)
     torch.manual_seed(0)
-    r = wake_sleep_curve(WakeSleepVAE(24, 2, (16,)), x[:500], x[500:], 6000, checkpoints=[100, 6000], lr=0.05,
+    r = train_curve(WakeSleepVAE(24, 2, (16,)), x[:500], x[500:], 6000, checkpoints=[100, 6000], lr=0.05,
                          n_eval=100)
     assert r["test_elbo"][-1] > r["test_elbo"][0] + 2.0, r
 
@@ -180,10 +180,8 @@ def test_bad_input_raises_clear_errors():
         wake_loss(model, [[0.0] * 4])
     with pytest.raises(ValueError, match="positive int"):
         sleep_loss(model, 0)
-    with pytest.raises(TypeError, match="WakeSleepVAE"):
-        wake_sleep_curve(model, x, x, 20)
     ws = WakeSleepVAE(4, 2, (3,))
     with pytest.raises(ValueError, match="weight_decay"):
-        wake_sleep_curve(ws, x, x, 20, weight_decay=-1.0)
+        train_curve(ws, x, x, 20, weight_decay=-1.0)
     with pytest.raises(TypeError, match="data set"):
-        wake_sleep_curve(ws, "mnist", x, 20)
+        train_curve(ws, "mnist", x, 20)

@@ -1,20 +1,67 @@
 """vae_core: the small, tested PyTorch library behind the VAE teaching book.
 
-One module per concept, in the order of the book: ``distributions`` (log-densities, KL divergences),
-``estimators`` (reparameterization, score function), ``gumbel`` (Gumbel-max, Gumbel-softmax),
-``nets`` (the paper's MLPs), ``objectives`` (ELBO, free bits, tighter bounds), ``models`` (the VAE
-and its variants on one interface), ``schedules`` (warm-up, annealing), ``train`` (``fit``, and
-``python -m vae_core.train``), ``evaluate`` (log-likelihood, latent usage), ``diagnostics``
-(posterior collapse), ``data``, ``checkpoint``, ``widgets`` (the explorers), ``book`` (chapter helpers).
+Where each chapter's code lives (every module is an attribute of ``vae_core``, loaded on first use):
+
+=======  ==========================================  ==========================================================
+Part     chapter                                     modules
+=======  ==========================================  ==========================================================
+—        0  a VAE in ten minutes                     ``models.vae``, ``train`` (``fit``), ``widgets``
+I        1  latent variable models                   ``exact`` (exact models, grid evidence, EM)
+I        2  the ELBO                                 ``exact`` (per-datapoint and amortized VI), ``widgets``
+I        3  the Gaussian KL                          ``distributions``, ``exact`` (KL fits)
+II       4  score function vs reparameterization     ``estimators``
+II       5  Gumbel-softmax                           ``gumbel``
+III      6  AEVB, the VAE                            ``nets`` (decoders), ``priors``, ``objectives``,
+                                                     ``models.vae``, ``train``, ``check`` (self-checks)
+III      7  reproducing the paper                    ``paper`` (Fig. 2, gradient moments), ``models.wake_sleep``
+III      8  evaluating and diagnosing                ``evaluate``, ``diagnostics``, ``models.free_bits``
+IV       9  β-VAE                                    ``models.beta_vae``
+IV       10 conditional and semi-supervised VAEs     ``models.cvae``, ``models.m2``
+IV       11 IWAE                                     ``models.iwae``, ``objectives.iwae_bound``
+IV       12 categorical VAE                          ``models.categorical``
+IV       13 VaDE                                     ``models.vade`` (``priors.GaussianMixture``)
+IV       14 implicit priors, FactorVAE               ``models.implicit_prior``, ``models.factor_vae``,
+                                                     ``data.shapes``, ``evaluate.mutual_information_gap``
+IV       15 Ladder VAE                               ``models.ladder``
+=======  ==========================================  ==========================================================
+
+Everywhere: ``data`` (data sets, minibatches), ``checkpoint``, ``schedules`` (warm-up, annealing),
+``plots`` (figures), ``notebook`` (quick mode and the chapters' data), and the command line
+``python -m vae_core --model NAME``.
 """
-from . import diagnostics, distributions, estimators, evaluate, gumbel, nets, objectives, schedules
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluating, log_marginal, mean_elbo
-from .models import MODELS, Batch, BetaVAE, FreeBitsVAE, LatentVariableModel, Output, VAE
+from .models import (CVAE, IWAE, M2, MODELS, Batch, BetaVAE, CategoricalVAE, FactorVAE, FreeBitsVAE,
+                     ImplicitPriorVAE, LadderVAE, LatentVariableModel, Output, VaDE, VAE, WakeSleepVAE)
 from .schedules import linear_warmup
 from .train import History, fit
 
-__version__ = "0.2.0"
-__all__ = ["VAE", "FreeBitsVAE", "BetaVAE", "MODELS", "Batch", "Output", "LatentVariableModel", "fit", "History",
+try:
+    __version__ = metadata.version("vae_core")
+except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
+#: the submodules, imported on first use as attributes (``vae_core.exact``, ``vae_core.widgets``, ...).
+SUBMODULES = ("check", "checkpoint", "data", "diagnostics", "distributions", "estimators", "evaluate", "exact",
+              "gumbel", "models", "nets", "notebook", "objectives", "paper", "plots", "schedules",
+              "train", "widgets")
+
+__all__ = ["MODELS", "VAE", "FreeBitsVAE", "WakeSleepVAE", "BetaVAE", "CVAE", "M2", "IWAE", "CategoricalVAE", "VaDE",
+           "ImplicitPriorVAE", "FactorVAE", "LadderVAE", "Batch", "Output", "LatentVariableModel", "fit", "History",
            "linear_warmup", "evaluating", "mean_elbo", "log_marginal", "save_checkpoint", "load_checkpoint",
-           "diagnostics", "distributions", "estimators", "evaluate", "gumbel", "nets", "objectives", "schedules"]
+           *SUBMODULES]
+
+
+def __getattr__(name: str):
+    if name in SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'vae_core' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(SUBMODULES))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_write
+from .data.files import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import torch
 
-from ._checks import check_positive_float, check_positive_int, check_tensor
+from ._validate import check_positive_float, check_positive_int, check_tensor
 from .evaluate import active_units, evaluating, kl_per_dimension, log_marginal
 
 __all__ = ["log_marginal_vs_k", "reconstruction_variance_ratio", "decoder_sensitivity",

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_same_shape, check_tensor
+from ._validate import check_same_shape, check_tensor
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ._checks import check_positive_int, check_same_shape, check_tensor
+from ._validate import check_positive_int, check_same_shape, check_tensor
 from .gumbel import gumbel_max_sample
 
 __all__ = [

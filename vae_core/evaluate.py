@@ -1,4 +1,4 @@
-r"""Evaluation: importance-sampled log-likelihood and latent-usage diagnostics.
+r"""Evaluation: importance-sampled log-likelihood, latent usage, clustering and disentanglement scores.
 
 The importance-sampling estimate of the evidence with the encoder as proposal,
 
@@ -6,7 +6,9 @@ The importance-sampling estimate of the evidence with the encoder as proposal,
           \frac{p_\theta(x|z_k)\,p(z_k)}{q_\phi(z_k|x)}, \qquad z_k\sim q_\phi(z|x),
 
 is a stochastic lower bound whose expectation increases with ``K`` towards :math:`\log p(x)`
-(Burda et al., 2015); ``K = 1`` gives the Monte-Carlo ELBO.
+(Burda et al., 2015); ``K = 1`` gives the Monte-Carlo ELBO. Also here: the KL per latent dimension
+and active units (chapters 8, 9, 15), cluster accuracy (chapter 13) and the mutual information gap
+(chapter 14).
 """
 from __future__ import annotations
 
@@ -16,12 +18,12 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from ._checks import check_positive_int, check_tensor
+from ._validate import check_positive_int, check_tensor
 from .distributions import kl_normal_standard_per_dim
 from .models.base import Batch
 
 __all__ = ["evaluating", "mean_elbo", "log_importance_weights", "log_marginal", "kl_per_dimension",
-           "active_units", "cluster_accuracy"]
+           "active_units", "cluster_accuracy", "discrete_mutual_information", "mutual_information_gap"]
 
 
 @contextmanager
@@ -158,3 +160,70 @@ def cluster_accuracy(y_true, y_pred, return_mapping: bool = False):
     if return_mapping:
         return float(accuracy), {clusters[r].item(): classes[c].item() for r, c in zip(rows, cols)}
     return float(accuracy)
+
+
+# -- disentanglement (chapter 14) ---------------------------------------------------------------
+# The MIG of Chen et al. (2018): for each factor v_k, the mutual information I(z_j; v_k) of every
+# latent dimension with it (latents discretised into bins), and the gap between the largest and the
+# second largest, divided by the factor's entropy H(v_k). It is 1 when each factor is captured by one
+# dimension alone and 0 when every factor is spread evenly over two or more dimensions (or by none).
+
+def _as_2d_numpy(name: str, value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, columns), got {arr.shape}.")
+    return arr
+
+
+def _bin(column: np.ndarray, n_bins: int) -> np.ndarray:
+    """Equal-width bins between the column's minimum and maximum (a constant column is one bin)."""
+    lo, hi = column.min(), column.max()
+    if hi <= lo:
+        return np.zeros(len(column), dtype=np.int64)
+    return np.minimum(((column - lo) / (hi - lo) * n_bins).astype(np.int64), n_bins - 1)
+
+
+def discrete_mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+    r""":math:`I(a; b) = \sum_{a,b} p(a,b)\log\frac{p(a,b)}{p(a)p(b)}` in nats, from the empirical joint of two
+    integer label arrays of the same length."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be 1-D label arrays of the same length, got {a.shape} and {b.shape}.")
+    _, ai = np.unique(a, return_inverse=True)
+    _, bi = np.unique(b, return_inverse=True)
+    joint = np.zeros((ai.max() + 1, bi.max() + 1))
+    np.add.at(joint, (ai, bi), 1.0)
+    joint /= joint.sum()
+    pa, pb = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
+    nz = joint > 0
+    return float((joint[nz] * np.log(joint[nz] / (pa @ pb)[nz])).sum())
+
+
+def mutual_information_gap(codes, factors, n_bins: int = 20) -> tuple[float, np.ndarray, np.ndarray]:
+    """The MIG of latent ``codes`` ``(N, d)`` (e.g. the encoder means) against integer ``factors`` ``(N, K)``.
+
+    Each latent dimension is discretised into ``n_bins`` equal-width bins over its range (as in common
+    disentanglement code; the score depends a little on ``n_bins``). Needs ``d >= 2``.
+
+    Returns:
+        ``(mig, gap_per_factor (K,), mutual_information (d, K))``, the gaps normalised by :math:`H(v_k)`.
+    """
+    z = _as_2d_numpy("codes", codes).astype(np.float64)
+    v = _as_2d_numpy("factors", factors)
+    if len(z) != len(v):
+        raise ValueError(f"codes and factors must have the same number of rows, got {len(z)} and {len(v)}.")
+    if z.shape[1] < 2:
+        raise ValueError(f"the mutual information gap needs at least 2 latent dimensions, got {z.shape[1]}.")
+    if not np.isfinite(z).all():
+        raise ValueError("codes has NaN or infinite entries; encode finite inputs.")
+    check_positive_int("n_bins", n_bins)
+    binned = [_bin(z[:, j], n_bins) for j in range(z.shape[1])]
+    mi = np.array([[discrete_mutual_information(bz, v[:, k]) for k in range(v.shape[1])] for bz in binned])
+    entropy = np.array([discrete_mutual_information(v[:, k], v[:, k]) for k in range(v.shape[1])])
+    if (entropy <= 0).any():
+        raise ValueError("every factor must take at least two values in the data (a constant factor has zero entropy).")
+    top = np.sort(mi, axis=0)[::-1]
+    gaps = (top[0] - top[1]) / entropy
+    return float(gaps.mean()), gaps, mi

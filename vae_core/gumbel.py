@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from ._checks import check_positive_int, check_same_shape, check_tensor
+from ._validate import check_positive_int, check_same_shape, check_tensor
 
 __all__ = ["gumbel_sample", "gumbel_max_sample", "gumbel_softmax", "straight_through", "concrete_log_prob",
            "check_tau"]

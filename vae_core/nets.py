@@ -1,8 +1,14 @@
-r"""The MLPs of Kingma & Welling (2013), Appendix C.
+r"""The MLPs of Kingma & Welling (2013), Appendix C, as conditional distributions.
 
 * :class:`GaussianMLP` maps an input to the mean and log-variance of a diagonal Gaussian
   (the encoder :math:`q_\phi(z|x)`, and the decoder for real-valued data).
 * :class:`BernoulliMLP` maps a latent code to Bernoulli logits (the decoder for binary data).
+
+Each is a distribution over a ``value`` given an input, with the same four methods, so that a model
+never writes out which likelihood it has: ``log_prob(value, given)``, ``mean(given)``,
+``sample(given, generator)`` and ``export()`` (the network that maps ``given`` to the mean, for the
+browser explorers). ``given`` may carry leading sample dimensions, ``(L, B, d)``; ``value`` then
+broadcasts against them. :data:`DECODERS` names the two likelihoods a model's decoder can have.
 
 The paper uses one hidden layer with ``tanh``; ``hidden_dims`` and ``activation`` generalise that.
 """
@@ -10,12 +16,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import copy
+
 import torch
 from torch import nn
 
-from ._checks import check_positive_int
+from ._validate import check_hidden, check_positive_int
+from .distributions import bernoulli_log_prob, gaussian_log_prob
 
-__all__ = ["mlp", "GaussianMLP", "BernoulliMLP", "soft_clamp", "ACTIVATIONS"]
+__all__ = ["mlp", "GaussianMLP", "BernoulliMLP", "DECODERS", "soft_clamp", "ACTIVATIONS"]
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus, "elu": nn.ELU}
 
@@ -28,18 +37,6 @@ def soft_clamp(x: torch.Tensor, bound: float = LOGVAR_BOUND) -> torch.Tensor:
     return bound * torch.tanh(x / bound)
 
 
-def _check_hidden(hidden_dims) -> tuple[int, ...]:
-    if isinstance(hidden_dims, int):
-        hidden_dims = (hidden_dims,)
-    try:
-        dims = tuple(hidden_dims)
-    except TypeError:
-        raise TypeError(f"hidden_dims must be an int or a sequence of ints, got {hidden_dims!r}.") from None
-    for h in dims:
-        check_positive_int("each hidden dimension", h)
-    return dims
-
-
 def mlp(in_dim: int, hidden_dims: Sequence[int], out_dim: int, activation: str = "tanh") -> nn.Sequential:
     """A plain ``nn.Sequential`` MLP: Linear, activation, ..., Linear (no final activation)."""
     check_positive_int("in_dim", in_dim)
@@ -48,7 +45,7 @@ def mlp(in_dim: int, hidden_dims: Sequence[int], out_dim: int, activation: str =
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
     layers: list[nn.Module] = []
     prev = in_dim
-    for h in _check_hidden(hidden_dims):
+    for h in check_hidden(hidden_dims):
         layers += [nn.Linear(prev, h), ACTIVATIONS[activation]()]
         prev = h
     layers.append(nn.Linear(prev, out_dim))
@@ -67,16 +64,60 @@ class GaussianMLP(nn.Module):
         mu, logvar = self.net(x).chunk(2, dim=-1)
         return mu, soft_clamp(logvar)
 
+    def log_prob(self, value: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+        r""":math:`\log \mathcal N(\text{value}; \mu(\text{given}), \operatorname{diag}\sigma^2(\text{given}))`, summed over the last axis."""
+        mu, logvar = self(given)
+        return gaussian_log_prob(value.expand_as(mu), mu, logvar)
+
+    def mean(self, given: torch.Tensor) -> torch.Tensor:
+        return self(given)[0]
+
+    def sample(self, given: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        mu, logvar = self(given)
+        return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, device=mu.device,
+                                                            dtype=mu.dtype)
+
+    def export(self) -> tuple[nn.Sequential, str]:
+        """A float32 CPU copy of the network cut to the mean rows, and ``"identity"`` (it gives the mean)."""
+        net = copy.deepcopy(self.net).cpu().float()
+        last = net[-1]
+        mean_layer = nn.Linear(last.in_features, self.out_dim)
+        with torch.no_grad():
+            mean_layer.weight.copy_(last.weight[: self.out_dim])
+            mean_layer.bias.copy_(last.bias[: self.out_dim])
+        net[-1] = mean_layer
+        return net, "identity"
+
 
 class BernoulliMLP(nn.Module):
     """``z -> logits`` of independent Bernoullis (one per pixel)."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden_dims: Sequence[int] = (400,), activation: str = "tanh"):
         super().__init__()
+        self.out_dim = out_dim
         self.net = mlp(in_dim, hidden_dims, out_dim, activation)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
+
+    def log_prob(self, value: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+        r""":math:`\log \mathrm{Bernoulli}(\text{value}; \sigma(\text{logits}(\text{given})))` summed over pixels
+        (grey values in [0, 1] give the cross-entropy)."""
+        return bernoulli_log_prob(value, self(given))
+
+    def mean(self, given: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self(given))
+
+    def sample(self, given: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(self.mean(given), generator=generator)
+
+    def export(self) -> tuple[nn.Sequential, str]:
+        """A float32 CPU copy of the network (it gives logits), and ``"sigmoid"``."""
+        return copy.deepcopy(self.net).cpu().float(), "sigmoid"
+
+
+#: the decoders :math:`p_\theta(x|z)` by likelihood name: ``DECODERS[likelihood](latent_dim, data_dim, hidden, activation)``.
+DECODERS = {"bernoulli": BernoulliMLP, "gaussian": GaussianMLP}
 
 
 class Discriminator(nn.Module):

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._checks import check_nonnegative_float, check_tensor
+from ._validate import check_nonnegative_float, check_tensor
 from .distributions import gaussian_log_prob, kl_normal_standard, standard_normal_log_prob
 
 __all__ = ["ELBOTerms", "gaussian_elbo", "log_mean_exp", "iwae_bound", "free_bits_kl", "KL_MODES"]

@@ -12,7 +12,7 @@ and returns it, so a chapter can place several panels in one figure.
   normal, :math:`z = \Phi^{-1}(u)`, so that the grid covers the prior with equal probability mass per
   cell; the decoder's mean output is drawn at each point.
 * :func:`plot_lower_bound_curves`: the paper's Fig. 2, the bound against training samples seen for
-  several latent sizes (from :func:`vae_core.experiments.lower_bound_curves`).
+  several latent sizes (from :func:`vae_core.paper.lower_bound_curves`).
 * :func:`table_html`: a small HTML table for results (renders in Jupyter and on the static site).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from ._checks import check_positive_int
+from ._validate import check_positive_int
 from .evaluate import evaluating
 
 __all__ = ["tile_images", "image_grid", "image_rows", "plot_history", "manifold_grid",
@@ -156,7 +156,7 @@ def plot_history(histories, x: str = "examples_seen", ax=None, title: str | None
 
     Args:
         histories: a ``History`` from :func:`vae_core.fit` (or a dict with the same lists, such as
-            the one :func:`vae_core.experiments.train_curve` returns, whose ``samples`` serve as
+            the one :func:`vae_core.paper.train_curve` returns, whose ``samples`` serve as
             ``examples_seen``), or a mapping ``label -> History`` to compare runs; each run gets
             one colour.
         x: ``"examples_seen"`` (training examples processed, the paper's axis) or ``"epoch"``.
@@ -321,7 +321,7 @@ def plot_lower_bound_curves(result: Mapping, axes=None, title: str | None = None
     against the number of training samples evaluated (log axis).
 
     Args:
-        result: the dict returned by :func:`vae_core.experiments.lower_bound_curves` (or read
+        result: the dict returned by :func:`vae_core.paper.lower_bound_curves` (or read
             back from its JSON file).
         axes: a sequence of as many axes as latent sizes; default a new row of panels.
         ylim: ``(low, high)``; ``"auto"`` (default) chooses the lower limit from the points after
@@ -334,7 +334,7 @@ def plot_lower_bound_curves(result: Mapping, axes=None, title: str | None = None
 
     curves = result.get("curves") if isinstance(result, Mapping) else None
     if not curves:
-        raise ValueError("result must be the dict of vae_core.experiments.lower_bound_curves, "
+        raise ValueError("result must be the dict of vae_core.paper.lower_bound_curves, "
                          "with a non-empty 'curves' entry.")
     keys = list(curves)
     if isinstance(ylim, str):

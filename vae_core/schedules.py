@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ._checks import check_nonnegative_float, check_positive_float, check_positive_int
+from ._validate import check_nonnegative_float, check_positive_float, check_positive_int
 
 __all__ = ["Schedule", "LinearWarmup", "linear_warmup", "linear_ramp", "ExponentialDecay", "exponential_decay",
            "constant", "as_schedule"]

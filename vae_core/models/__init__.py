@@ -1,7 +1,7 @@
 """The models, each a small file on the common interface of :mod:`vae_core.models.base`.
 
 ``MODELS`` lists them explicitly (checkpoints rebuild a model from its name here, the command line
-``python -m vae_core.train --model NAME`` trains any of them, and ``tests/test_model_contract.py``
+``python -m vae_core --model NAME`` trains any of them, and ``tests/test_model_contract.py``
 checks every one). Each can be built as ``MODELS[name](input_dim=D, latent_dim=d)``.
 """
 from .base import Batch, LatentVariableModel, Output

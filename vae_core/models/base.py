@@ -13,17 +13,26 @@ model's type. A model is a :class:`LatentVariableModel` that implements
 * :meth:`~LatentVariableModel.parameter_groups`: ``{"model": [...]}``, plus ``"discriminator"`` for
   models that train one; ``fit`` makes one optimizer per group;
 * ``config``: the constructor arguments, which checkpoints save and ``load_checkpoint`` rebuilds from.
+  It is recorded automatically from the call of the model's constructor.
 
-Attributes named in ``schedulable`` (for instance ``beta`` or ``tau``) may be set by ``fit`` once per
-epoch from a schedule (:mod:`vae_core.schedules`).
+A model built from a ``decoder`` (with ``mean``, ``sample`` and ``export``, :mod:`vae_core.nets`) and a
+``prior`` (with ``sample``, :mod:`vae_core.priors`) inherits :meth:`~LatentVariableModel.sample` and
+:meth:`~LatentVariableModel.mean_decoder` from the base class.
+
+A class declares in ``settings`` the training settings (with their defaults) that ``fit`` may set or
+schedule, for instance ``{"beta": 1.0}``; ``fit`` refuses any other name, so a setting a model does
+not use cannot be set on it by mistake.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 
-from .._checks import check_finite, check_tensor
+from .._validate import check_finite, check_positive_int, check_tensor
 
 __all__ = ["Batch", "Output", "LatentVariableModel"]
 
@@ -33,6 +42,13 @@ class Batch:
     """What ``fit`` hands a model: images ``x`` of shape ``(B, D)`` and, when known, labels ``y`` ``(B,)``."""
     x: torch.Tensor
     y: torch.Tensor | None = None
+
+    def __post_init__(self):
+        check_tensor("x", self.x, min_dim=2)
+        if self.x.dim() != 2:
+            raise ValueError(f"x must have shape (batch, pixels) (flattened images), got {tuple(self.x.shape)}; "
+                             f"use x.view(len(x), -1).")
+        check_finite("x", self.x)
 
     def to(self, device) -> "Batch":
         return Batch(self.x.to(device), None if self.y is None else self.y.to(device))
@@ -62,12 +78,13 @@ class Output:
 class LatentVariableModel(nn.Module):
     """Base class of every model in :data:`vae_core.models.MODELS`.
 
-    Subclasses set ``self.config`` (a JSON-able dict of constructor arguments), ``self.input_dim`` and
-    ``self.latent_dim``, and implement :meth:`loss`, :meth:`log_weights` and :meth:`sample`.
+    Subclasses set ``self.input_dim`` and ``self.latent_dim``, and implement :meth:`loss` and
+    :meth:`log_weights`; with a ``self.decoder`` and a ``self.prior`` they inherit :meth:`sample` and
+    :meth:`mean_decoder`. ``self.config`` is recorded from the constructor's arguments.
     """
 
-    #: attributes ``fit(..., schedules={name: schedule})`` may set once per epoch.
-    schedulable: tuple[str, ...] = ()
+    #: the training settings ``fit`` may set or schedule, with their defaults (set on every instance).
+    settings: dict = {}
     #: whether the model uses the labels ``batch.y`` (conditional and semi-supervised models).
     uses_labels: bool = False
     #: whether the model also learns from unlabelled images (``y = -1``): the command line's ``--labels``.
@@ -77,6 +94,29 @@ class LatentVariableModel(nn.Module):
     input_dim: int
     latent_dim: int
 
+    def __init_subclass__(cls, **kwargs):
+        """Wrap the subclass's ``__init__`` so that the outermost call records ``self.config``."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kw):
+            init(self, *args, **kw)
+            if type(self).__init__ is recording_init:       # the model's own class, not a super() call
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                self.config = {k: _jsonable(v) for k, v in list(bound.arguments.items())[1:]}
+
+        cls.__init__ = recording_init
+
+    def __init__(self):
+        super().__init__()
+        for name, value in self.settings.items():
+            setattr(self, name, value)
+
     # -- the contract ---------------------------------------------------------------------------
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Output:
         raise NotImplementedError(f"{type(self).__name__} must implement loss(batch, generator) -> Output.")
@@ -85,14 +125,30 @@ class LatentVariableModel(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement log_weights(batch, n_samples, "
                                   f"generator) -> (K, B) tensor of log p(x, z) - log q(z|x).")
 
-    def sample(self, n: int, y=None, generator: torch.Generator | None = None) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement sample(n, y, generator).")
+    @torch.no_grad()
+    def sample(self, n: int, y=None, generator: torch.Generator | None = None, mean: bool = True) -> torch.Tensor:
+        """``n`` images: decode codes drawn from the prior; the mean image (default) or a draw of p(x|z).
+
+        ``y`` is for conditional models; for this one it must be ``None``.
+        """
+        if isinstance(y, torch.Generator):
+            raise TypeError("sample(n, y=None, generator=None): pass the generator by name, generator=...")
+        if y is not None:
+            raise ValueError(f"{type(self).__name__} is not conditional: sample() takes no labels y.")
+        z = self.prior.sample(check_positive_int("n", n), generator=generator)
+        return self.decoder.mean(z) if mean else self.decoder.sample(z, generator)
+
+    def mean_decoder(self) -> tuple[nn.Sequential, str]:
+        """A float32 CPU copy of the decoder that maps a code to the mean image, and its output map:
+        ``"sigmoid"`` (the network gives logits) or ``"identity"`` (it gives the mean). The browser
+        explorers run this network."""
+        return self.decoder.export()
 
     def parameter_groups(self) -> dict[str, list]:
         """``{"model": [all parameters]}``; models with a discriminator add ``"discriminator"``."""
         return {"model": list(self.parameters())}
 
-    # -- shared input checks --------------------------------------------------------------------
+    # -- input checks at the boundary -----------------------------------------------------------
     def check_x(self, x) -> torch.Tensor:
         """``x`` must be a finite float tensor ``(B, input_dim)``; otherwise a clear error."""
         check_tensor("x", x, min_dim=2)
@@ -102,16 +158,27 @@ class LatentVariableModel(nn.Module):
         return check_finite("x", x)
 
     def as_batch(self, batch) -> Batch:
-        """Accept a :class:`Batch` or a bare tensor ``x`` (then ``y`` is None); check ``x``."""
+        """Accept a :class:`Batch` or a bare tensor ``x`` (then ``y`` is None); check ``x``'s width."""
         if isinstance(batch, torch.Tensor):
             batch = Batch(batch)
         elif not isinstance(batch, Batch):
             raise TypeError(f"expected a vae_core.models.Batch(x, y) or a tensor x, got {type(batch).__name__}.")
-        self.check_x(batch.x)
+        if batch.x.shape[-1] != self.input_dim:
+            raise ValueError(f"x must have shape (batch, {self.input_dim}) (flattened images), "
+                             f"got {tuple(batch.x.shape)}; use x.view(len(x), -1).")
         return batch
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in getattr(self, "config", {}).items())
+
+
+def _jsonable(value):
+    """Constructor arguments as JSON-able values (tuples become lists), for ``config``."""
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
 
 
 def parameters_of(*modules: nn.Module) -> list:

@@ -36,7 +36,7 @@ import math
 
 import torch
 
-from .._checks import check_nonnegative_float, check_positive_float, check_tensor
+from .._validate import check_nonnegative_float, check_positive_float, check_tensor
 from .base import Batch, Output
 from .vae import VAE
 

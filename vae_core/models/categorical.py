@@ -23,10 +23,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .._checks import check_positive_int, check_tensor
+from .._validate import check_hidden, check_positive_int, check_tensor
 from ..distributions import bernoulli_log_prob, kl_categorical_uniform
 from ..gumbel import check_tau, gumbel_sample, gumbel_softmax
-from ..nets import BernoulliMLP, _check_hidden, mlp
+from ..nets import BernoulliMLP, mlp
 from .base import Batch, LatentVariableModel, Output
 
 __all__ = ["CategoricalVAE", "ESTIMATORS"]
@@ -96,7 +96,7 @@ class CategoricalVAE(LatentVariableModel):
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}.")
         if baseline not in BASELINES:
             raise ValueError(f"baseline must be 'loo' (leave-one-out) or None, got {baseline!r}.")
-        hidden = _check_hidden(hidden_dims)
+        hidden = check_hidden(hidden_dims)
         self.config = dict(input_dim=input_dim, latent_dim=latent_dim, n_categories=n_categories,
                            tau=check_tau(tau), hard=hard, estimator=estimator, baseline=baseline,
                            hidden_dims=list(hidden), activation=activation)

@@ -29,9 +29,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._checks import check_nonnegative_float, check_positive_float, check_positive_int, check_tensor
+from .._validate import check_hidden, check_nonnegative_float, check_positive_float, check_positive_int, check_tensor
 from ..distributions import bernoulli_log_prob, gaussian_log_prob, kl_normal_standard, standard_normal_log_prob
-from ..nets import BernoulliMLP, GaussianMLP, _check_hidden, mlp, soft_clamp
+from ..nets import BernoulliMLP, GaussianMLP, mlp, soft_clamp
 from .base import Batch, LatentVariableModel, Output
 
 __all__ = ["CVAE", "M2", "UNLABELLED", "one_hot", "check_labels"]
@@ -89,7 +89,7 @@ class CVAE(LatentVariableModel):
         check_positive_int("input_dim", input_dim)
         check_positive_int("latent_dim", latent_dim)
         check_positive_int("n_classes", n_classes)
-        hidden = _check_hidden(hidden_dims)
+        hidden = check_hidden(hidden_dims)
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be one of ('bernoulli', 'gaussian'), got {likelihood!r}.")
         self.config = dict(input_dim=input_dim, latent_dim=latent_dim, n_classes=n_classes, hidden_dims=list(hidden),
@@ -253,7 +253,7 @@ class M2(CVAE):
                  likelihood: str = "bernoulli", activation: str = "tanh",
                  classifier_hidden: Sequence[int] | int = (400,), alpha: float = 50.0):
         super().__init__(input_dim, latent_dim, n_classes, hidden_dims, likelihood, activation)
-        cls_hidden = _check_hidden(classifier_hidden)
+        cls_hidden = check_hidden(classifier_hidden)
         self.alpha = check_nonnegative_float("alpha", alpha, "the classification weight")
         self.config.update(classifier_hidden=list(cls_hidden), alpha=self.alpha)
         self.classifier = mlp(input_dim, cls_hidden, n_classes, activation)

@@ -18,9 +18,9 @@ from typing import Sequence
 
 import torch
 
-from .._checks import check_nonnegative_float, check_positive_float, check_positive_int
+from .._validate import check_hidden, check_nonnegative_float, check_positive_float, check_positive_int
 from ..estimators import permute_dims, reparameterize
-from ..nets import Discriminator, _check_hidden
+from ..nets import Discriminator
 from ..objectives import KL_MODES, gaussian_elbo
 from .base import Batch, Output, parameters_of
 from .vae import VAE
@@ -64,7 +64,7 @@ class FactorVAE(VAE):
                  discriminator_lr: float | None = None, discriminator_betas: Sequence[float] = (0.5, 0.9)):
         super().__init__(input_dim, latent_dim, hidden_dims, likelihood, activation)
         self.gamma = check_nonnegative_float("gamma", gamma, "the weight of the total-correlation penalty")
-        disc_hidden = list(_check_hidden(discriminator_hidden))
+        disc_hidden = list(check_hidden(discriminator_hidden))
         if discriminator_lr is not None:
             discriminator_lr = check_positive_float("discriminator_lr", discriminator_lr)
         betas = _check_betas(discriminator_betas)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_nonnegative_float, check_positive_float, check_positive_int
+from .._validate import check_nonnegative_float
 from ..distributions import kl_normal_standard_per_dim
-from ..estimators import reparameterize
-from ..objectives import KL_MODES, ELBOTerms, free_bits_kl
+from ..objectives import ELBOTerms, free_bits_kl
 from .vae import VAE
 
 __all__ = ["FreeBitsVAE"]
@@ -36,26 +35,22 @@ class FreeBitsVAE(VAE):
                  activation: str = "tanh", free_bits: float = 0.5):
         super().__init__(input_dim, latent_dim, hidden_dims, likelihood, activation)
         self.free_bits = check_nonnegative_float("free_bits", free_bits, "nats per latent dimension")
-        self.config["free_bits"] = self.free_bits
+        self._force = None
+
+    def penalty(self, t: dict) -> torch.Tensor:
+        r""":math:`\sum_j\max(\lambda, \text{batch mean of }\mathrm{KL}_j)` per example in training mode
+        (:func:`~vae_core.objectives.free_bits_kl`), the plain KL in eval mode."""
+        if not (self.training if self._force is None else self._force):
+            return t["kl"]
+        z = None if t["kl_estimator"] == "analytic" else t["z"]
+        return free_bits_kl(kl_normal_standard_per_dim(t["mu"], t["logvar"], z), self.free_bits)
 
     def elbo(self, x: torch.Tensor, n_samples: int = 1, beta: float = 1.0, kl: str = "analytic",
              generator: torch.Generator | None = None, free_bits: bool | None = None) -> ELBOTerms:
-        """Per-example ``(objective, recon, kl)``.
-
-        ``objective = recon - beta * free_bits_kl`` when free bits applies (``free_bits=True``, or
-        ``None`` in training mode), else the ELBO ``recon - beta * kl``. ``recon`` and ``kl`` are
-        always the true terms, so ``recon - kl`` is the ELBO in both cases.
-        """
-        check_positive_int("n_samples", n_samples)
-        if beta != 0:
-            check_positive_float("beta", beta)
-        if kl not in KL_MODES:
-            raise ValueError(f"kl must be one of {KL_MODES}, got {kl!r}.")
-        apply = self.training if free_bits is None else bool(free_bits)
-        mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar, n_samples, generator=generator)   # (L, B, d)
-        recon = self.log_likelihood(x, z).mean(0)
-        kl_dims = kl_normal_standard_per_dim(mu, logvar, None if kl == "analytic" else z)
-        kl_true = kl_dims.sum(-1)
-        penalty = free_bits_kl(kl_dims, self.free_bits) if apply else kl_true
-        return ELBOTerms(recon - beta * penalty, recon, kl_true)
+        """Per-example ``(objective, recon, kl)``: ``objective = recon - beta * penalty``, with free bits
+        applied when ``free_bits=True`` (or ``None`` in training mode). ``recon - kl`` is always the ELBO."""
+        self._force = free_bits
+        try:
+            return super().elbo(x, n_samples, beta, kl, generator)
+        finally:
+            self._force = None

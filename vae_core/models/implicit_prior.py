@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_positive_float, check_positive_int
+from .._validate import check_hidden, check_positive_float, check_positive_int
 from ..distributions import gaussian_log_prob, standard_normal_log_prob
 from ..estimators import reparameterize
-from ..nets import Discriminator, _check_hidden
+from ..nets import Discriminator
 from ..objectives import KL_MODES, gaussian_elbo, log_mean_exp
 from .base import Batch, Output, parameters_of
 from .vae import VAE
@@ -73,7 +73,7 @@ class ImplicitPriorVAE(VAE):
                  activation: str = "tanh", discriminator_hidden=(256, 256), discriminator_lr: float | None = None,
                  bound_prior: str = "standard"):
         super().__init__(input_dim, latent_dim, hidden_dims, likelihood, activation)
-        disc_hidden = list(_check_hidden(discriminator_hidden))
+        disc_hidden = list(check_hidden(discriminator_hidden))
         if discriminator_lr is not None:
             discriminator_lr = check_positive_float("discriminator_lr", discriminator_lr)
         self.bound_prior = _check_prior(bound_prior)

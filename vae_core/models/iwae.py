@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from .._checks import check_positive_int
+from .._validate import check_positive_int
 from ..distributions import gaussian_log_prob, kl_normal_standard
 from ..estimators import reparameterize
 from ..objectives import iwae_bound
@@ -63,47 +63,37 @@ class IWAE(VAE):
     * ``ess`` -- the effective sample size :math:`1/\sum_i \tilde w_i^2 \in [1, k]` of the
       normalised weights :math:`\tilde w_i = w_i/\sum_j w_j`.
 
-    ``n_samples`` (which :func:`vae_core.fit` may set) is another name for ``k``. ``beta`` must stay 1:
-    the bound has no KL term to weight; ``kl_estimator`` is not used (the bound has no KL term at all).
-    The inherited :meth:`~vae_core.models.vae.VAE.elbo` still computes the plain ELBO, for comparison.
+    The one setting :func:`vae_core.fit` may set is ``k``. There is no KL weight and no KL estimator
+    (the bound has no KL term). The inherited :meth:`~vae_core.models.vae.VAE.elbo` still computes
+    the plain ELBO, for comparison.
     """
 
-    schedulable = ()
+    settings = {"k": 5}
 
     def __init__(self, input_dim: int, latent_dim: int, hidden_dims=(400,), likelihood: str = "bernoulli",
                  activation: str = "tanh", k: int = 5):
         super().__init__(input_dim, latent_dim, hidden_dims, likelihood, activation)
-        self.k = check_positive_int("k", k)
-        self.config["k"] = self.k
+        self.k = k
 
-    # ``fit(model, n_samples=...)`` sets ``model.n_samples``: for an IWAE that is k.
-    @property
-    def n_samples(self) -> int:
-        return self.k
-
-    @n_samples.setter
-    def n_samples(self, value: int) -> None:
-        self.k = check_positive_int("n_samples (k)", value)
+    def __setattr__(self, name, value):
+        if name == "k":
+            check_positive_int("k", value)
+        super().__setattr__(name, value)
 
     def iwae_terms(self, x: torch.Tensor, k: int | None = None,
                    generator: torch.Generator | None = None) -> IWAETerms:
         r"""One draw of :math:`\hat{\mathcal L}_k(x)` and its pieces, from ``k`` reparameterized samples."""
-        k = self.k if k is None else check_positive_int("k", k)
-        mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar, k, generator=generator)           # (k, B, d)
-        log_px_z = self.log_likelihood(x, z)                              # (k, B)
-        log_pz = self.prior_log_prob(z)
+        mu, logvar = self.encoder(x)
+        z = reparameterize(mu, logvar, k or self.k, generator)            # (k, B, d)
+        log_px_z = self.decoder.log_prob(x, z)                            # (k, B)
+        log_pz = self.prior.log_prob(z)
         log_qz = gaussian_log_prob(z, mu, logvar)
         log_w = log_px_z + log_pz - log_qz
         return IWAETerms(iwae_bound(log_w), log_w, log_px_z, log_pz, log_qz, mu, logvar)
 
     def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
         r"""``loss = -mean L_k``, ``elbo = L_k`` per example; terms as in the class docstring."""
-        if self.beta != 1:
-            raise ValueError(f"IWAE has no KL weight: beta must be 1, got {self.beta!r}. For a weighted KL "
-                             f"use a VAE (or the beta-VAE of chapter 9).")
-        x = batch.x if isinstance(batch, Batch) else batch
-        t = self.iwae_terms(x, generator=generator)
+        t = self.iwae_terms(self.as_batch(batch).x, generator=generator)
         with torch.no_grad():
             w_norm = torch.softmax(t.log_w, dim=0)
             ess = 1.0 / (w_norm ** 2).sum(0)

@@ -29,11 +29,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._checks import check_positive_float, check_positive_int, check_tensor
+from .._validate import check_hidden, check_positive_float, check_positive_int, check_tensor
 from ..distributions import (bernoulli_log_prob, gaussian_log_prob, kl_normal_normal, kl_normal_standard,
                              precision_weighted, standard_normal_log_prob)
 from ..estimators import reparameterize
-from ..nets import ACTIVATIONS, BernoulliMLP, GaussianMLP, _check_hidden, soft_clamp
+from ..nets import ACTIVATIONS, BernoulliMLP, GaussianMLP, soft_clamp
 from ..objectives import KL_MODES
 from .base import Batch, LatentVariableModel, Output
 from .vae import LIKELIHOODS
@@ -91,7 +91,7 @@ class LadderVAE(LatentVariableModel):
                 raise
             raise TypeError(f"lower_latent_dims must be a sequence of positive ints, got {lower_latent_dims!r}.") from None
         dims = lower + [latent_dim]                                    # bottom to top
-        hidden = list(_check_hidden(hidden_dims))
+        hidden = list(check_hidden(hidden_dims))
         if len(hidden) == 1:
             hidden = hidden * len(dims)
         if len(hidden) != len(dims):

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_positive_int, check_tensor
+from .._validate import check_positive_int, check_tensor
 from ..distributions import gaussian_log_prob, kl_normal_normal
 from ..estimators import reparameterize
 from ..nets import LOGVAR_BOUND, soft_clamp

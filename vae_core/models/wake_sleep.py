@@ -5,14 +5,15 @@ bound: the **wake** phase moves the decoder :math:`\theta` on :math:`\log p_\the
 :math:`z \sim q_\phi(z|x)` held fixed, the **sleep** phase moves the encoder :math:`\phi` on
 :math:`\log q_\phi(z|\tilde x)` for "dreams" :math:`z \sim p(z),\ \tilde x \sim p_\theta(x|z)`.
 :class:`WakeSleepVAE` returns their sum as its loss, so the one ``fit`` trains it; the bound it
-reports is the ELBO of its own encoder, measured exactly as for a VAE. See :mod:`vae_core.wake_sleep`.
+reports is the ELBO of its own encoder, measured exactly as for a VAE. Its curves for the paper's Fig. 2 are :func:`vae_core.paper.wake_sleep_curves`.
 """
 from __future__ import annotations
 
 import torch
 
-from .._checks import check_positive_int, check_tensor
-from ..distributions import gaussian_log_prob, kl_normal_standard
+from .._validate import check_positive_int, check_tensor
+from ..distributions import kl_normal_standard
+from ..estimators import reparameterize
 from .base import Batch, Output
 from .vae import VAE
 
@@ -20,34 +21,20 @@ __all__ = ["WakeSleepVAE", "dream", "wake_loss", "sleep_loss"]
 
 
 def _check_model(model) -> None:
-    for attr in ("encode", "decode", "log_likelihood", "latent_dim", "likelihood"):
+    for attr in ("encoder", "decoder", "prior"):
         if not hasattr(model, attr):
-            raise TypeError(f"model must be a vae_core.VAE (encoder q(z|x) and decoder p(x|z)); "
+            raise TypeError(f"model must be a vae_core.VAE (encoder q(z|x), decoder p(x|z), prior p(z)); "
                             f"{type(model).__name__} has no '{attr}'.")
-
-
-def _device_dtype(model):
-    p = next(model.parameters())
-    return p.device, p.dtype
 
 
 @torch.no_grad()
 def dream(model, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Sample ``n`` pairs from the generative model: :math:`z \sim \mathcal N(0, I)`,
+    r"""Sample ``n`` pairs from the generative model: :math:`z \sim p(z)`,
     :math:`\tilde x \sim p_\theta(x|z)` (0/1 pixels for a Bernoulli decoder). Returns ``(z, x)``,
     detached from the graph."""
     _check_model(model)
-    check_positive_int("n", n)
-    device, dtype = _device_dtype(model)
-    z = torch.randn(n, model.latent_dim, generator=generator, device=device, dtype=dtype)
-    out = model.decode(z)
-    if model.likelihood == "bernoulli":
-        x = torch.bernoulli(torch.sigmoid(out), generator=generator)
-    else:
-        mean, logvar = out
-        x = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=generator, device=device,
-                                                         dtype=dtype)
-    return z, x
+    z = model.prior.sample(check_positive_int("n", n), generator=generator)
+    return z, model.decoder.sample(z, generator)
 
 
 def wake_loss(model, x: torch.Tensor, generator: torch.Generator | None = None,
@@ -61,10 +48,9 @@ def wake_loss(model, x: torch.Tensor, generator: torch.Generator | None = None,
     _check_model(model)
     check_tensor("x", x, min_dim=2)
     with torch.no_grad():
-        mu, logvar = model.encode(x)
-        eps = torch.randn((1, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        z = (mu + torch.exp(0.5 * logvar) * eps)[0]
-    loss = -model.log_likelihood(x, z)
+        mu, logvar = model.encoder(x)
+        z = reparameterize(mu, logvar, 1, generator)[0]
+    loss = -model.decoder.log_prob(x, z)
     return (loss, (mu, logvar)) if return_encoding else loss
 
 
@@ -72,10 +58,7 @@ def sleep_loss(model, n: int, generator: torch.Generator | None = None) -> torch
     r"""Per-dream sleep-phase loss :math:`-\log q_\phi(z|\tilde x)` for ``n`` dreams
     :math:`(z, \tilde x)` from :func:`dream`; the gradient reaches only the encoder (:math:`\phi`)."""
     z, x = dream(model, n, generator)
-    mu, logvar = model.encode(x)
-    return -gaussian_log_prob(z, mu, logvar)
-
-
+    return -model.encoder.log_prob(z, x)
 
 
 class WakeSleepVAE(VAE):
@@ -84,11 +67,14 @@ class WakeSleepVAE(VAE):
     ``loss`` is the mean wake loss plus the mean sleep loss over one dream per data point (in
     training mode; in eval mode only the wake pass runs). Each gradient reaches only its own network.
     ``Output.elbo`` is the ELBO of the encoder, ``recon - kl``, from the wake pass's sample (the same
-    noise a VAE's single-sample ELBO would use), so its curve compares with a VAE's.
+    noise a VAE's single-sample ELBO would use), so its curve compares with a VAE's. Neither phase
+    has a KL weight or a choice of KL estimator, so the model declares no settings.
     """
 
+    settings = {}
+
     def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
-        x = batch.x if isinstance(batch, Batch) else batch
+        x = self.as_batch(batch).x
         wake, (mu, logvar) = wake_loss(self, x, generator, return_encoding=True)
         recon, kl = -wake.detach(), kl_normal_standard(mu, logvar)
         terms = {"recon": recon, "kl": kl, "wake": wake.detach()}

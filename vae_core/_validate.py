@@ -74,3 +74,16 @@ def check_nonnegative_float(name: str, value, what: str = "a weight") -> float:
     if not (v >= 0 and v < float("inf")):
         raise ValueError(f"{name} must be a finite number >= 0 ({what}), got {value!r}.")
     return v
+
+
+def check_hidden(hidden_dims) -> tuple[int, ...]:
+    """Hidden layer sizes: an int or a sequence of positive ints, returned as a tuple."""
+    if isinstance(hidden_dims, int):
+        hidden_dims = (hidden_dims,)
+    try:
+        dims = tuple(hidden_dims)
+    except TypeError:
+        raise TypeError(f"hidden_dims must be an int or a sequence of ints, got {hidden_dims!r}.") from None
+    for h in dims:
+        check_positive_int("each hidden dimension", h)
+    return dims

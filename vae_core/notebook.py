@@ -1,7 +1,8 @@
 """Helpers the chapters share: quick mode, the data set for chapters, and the chapter timer.
 
 * Quick mode (``VAE_BOOK_QUICK=1``, set by the test command) runs every chapter on tiny settings;
-  :func:`pick` chooses between the quick and the full value of a setting.
+  :func:`pick` chooses between the quick and the full value of a setting. Long mode
+  (``VAE_BOOK_LONG=1``, :func:`long_mode`) asks chapter 7 for the paper-length run.
 * :func:`chapter_data` loads the chapter's data set (``VAE_BOOK_DATASET``, default ``mnist``; in
   quick mode ``digits`` unless the variable is set). When MNIST cannot be had it shows a visible
   notice that says how to get it and falls back to ``digits``; it never waits on a network.
@@ -14,7 +15,7 @@ import html
 import os
 import time
 
-__all__ = ["quick_mode", "pick", "epochs_for", "chapter_data", "fallback_in", "start_chapter", "ChapterTimer",
+__all__ = ["quick_mode", "long_mode", "pick", "epochs_for", "chapter_data", "fallback_in", "start_chapter", "ChapterTimer",
            "notice"]
 
 _FALLBACK = "The '{}' data set is not available here"
@@ -23,6 +24,11 @@ _FALLBACK = "The '{}' data set is not available here"
 def quick_mode() -> bool:
     """True when ``VAE_BOOK_QUICK`` is set to 1/true/yes."""
     return os.environ.get("VAE_BOOK_QUICK", "").strip().lower() in ("1", "true", "yes")
+
+
+def long_mode() -> bool:
+    """True when ``VAE_BOOK_LONG`` is 1/true/yes: chapters then run the paper-length experiments."""
+    return os.environ.get("VAE_BOOK_LONG", "").strip().lower() in ("1", "true", "yes")
 
 
 def pick(quick, full):

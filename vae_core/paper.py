@@ -14,7 +14,8 @@ r"""Experiments of Kingma & Welling (2013) that the book reproduces, as plain fu
 * :func:`gradient_moments`: mean and variance, coordinate by coordinate, of the SGVB gradient of a
   minibatch ELBO, to compare the Monte-Carlo-KL estimator (the paper's :math:`\widetilde{\mathcal L}^A`,
   eq. 6) with the analytic-KL one (:math:`\widetilde{\mathcal L}^B`, eq. 7) and the effect of ``L``.
-* :func:`long_mode`: whether ``VAE_BOOK_LONG=1`` asks a chapter for the paper-length run.
+* :func:`wake_sleep_curves`: the same curves for wake-sleep (:class:`vae_core.models.WakeSleepVAE`),
+  the paper's comparison in Figs. 2 and 3.
 
 Results are JSON-serialisable dicts (:func:`save_result`, :func:`load_result`); the figure is drawn by
 :func:`vae_core.plots.plot_lower_bound_curves` for the book's short run and for the long run alike.
@@ -24,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import platform
 import time
 from pathlib import Path
@@ -32,14 +32,14 @@ from typing import NamedTuple, Sequence
 
 import torch
 
-from ._checks import check_positive_int, check_tensor
+from ._validate import check_positive_int, check_tensor
 from .evaluate import mean_elbo
-from .files import atomic_write
+from .data.files import atomic_write
 from .data import Dataset, as_dataset
 from .train import fit, make_optimizer
 
-__all__ = ["long_mode", "log_checkpoints", "prior_weight_decay", "make_optimizer", "train_curve",
-           "lower_bound_curves", "select_learning_rate", "evaluation_set", "evaluation_sets", "GradientMoments", "gradient_moments",
+__all__ = ["log_checkpoints", "prior_weight_decay", "make_optimizer", "train_curve",
+           "lower_bound_curves", "wake_sleep_curves", "select_learning_rate", "evaluation_set", "evaluation_sets", "GradientMoments", "gradient_moments",
            "save_result", "load_result", "PAPER_LATENT_DIMS", "PAPER_LEARNING_RATES", "PAPER_FIG2"]
 
 #: the latent sizes of the paper's Fig. 2 (MNIST).
@@ -51,11 +51,6 @@ PAPER_LEARNING_RATES = (0.01, 0.02, 0.1)
 #: up to 10^8 training samples evaluated. Used by ``VAE_BOOK_LONG=1`` and benchmarks/paper_fig2.py.
 PAPER_FIG2 = dict(latent_dims=PAPER_LATENT_DIMS, hidden=500, total_samples=10 ** 8, n_points=16,
                   batch_size=100, optimizer="adagrad", lr="select", weight_decay="prior", n_eval=1000)
-
-
-def long_mode() -> bool:
-    """True when ``VAE_BOOK_LONG`` is 1/true/yes: chapters then run the paper-length experiments."""
-    return os.environ.get("VAE_BOOK_LONG", "").strip().lower() in ("1", "true", "yes")
 
 
 def log_checkpoints(total: int, n_points: int = 12, batch_size: int = 100, start: int | None = None) -> list:
@@ -170,9 +165,11 @@ def train_curve(model, train, test, total_samples: int, checkpoints: Sequence[in
             clock["evaluating"] += time.perf_counter() - t0
         return len(out["samples"]) == len(checkpoints)
 
+    declared = type(model).settings      # wake-sleep has neither L nor a KL estimator to set
     fit(model, train, epochs=math.ceil(checkpoints[-1] / n_train), batch_size=batch_size, lr=lr,
-        seed=seed, device=device, progress=progress, n_samples=n_samples, kl=kl, optimizer=optimizer,
-        weight_decay=float(weight_decay), on_step=record)
+        seed=seed, device=device, progress=progress, optimizer=optimizer, weight_decay=float(weight_decay),
+        on_step=record, n_samples=n_samples if "n_samples" in declared else None,
+        kl=kl if "kl_estimator" in declared else None)
     return out
 
 
@@ -252,6 +249,13 @@ def lower_bound_curves(train, test, latent_dims: Sequence[int] = PAPER_LATENT_DI
         if models is not None:
             models[d] = net
     return {"config": config, "curves": curves}
+
+
+def wake_sleep_curves(train, test, latent_dims: Sequence[int], **kwargs) -> dict:
+    """Wake-sleep's side of the paper's Fig. 2: :func:`lower_bound_curves` with ``model="WakeSleepVAE"``
+    (the recognition and generative networks of the VAE, trained by the wake and sleep phases). Each
+    model is seeded like the VAE's, so both start from the same weights."""
+    return lower_bound_curves(train, test, latent_dims, model="WakeSleepVAE", **kwargs)
 
 
 class GradientMoments(NamedTuple):

@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 from torch import nn
 
-from ._checks import check_positive_float, check_positive_int, check_tensor
+from ._validate import check_positive_float, check_positive_int, check_tensor
 from .distributions import LOG_2PI, gaussian_log_prob, kl_mvn, kl_normal_standard, standard_normal_log_prob
 from .estimators import reparameterize
 

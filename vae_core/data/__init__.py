@@ -50,8 +50,8 @@ from typing import Iterator, Optional, Union
 import numpy as np
 import torch
 
-from vae_core._checks import check_positive_int, check_tensor
-from vae_core.files import atomic_write
+from vae_core._validate import check_positive_int, check_tensor
+from .files import atomic_write
 
 __all__ = [
     "DATASETS", "SPLITS", "BINARIZATIONS", "MIRRORS", "CHECKSUMS", "SYSTEM_DIRS",

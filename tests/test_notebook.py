@@ -1,24 +1,24 @@
-"""vae_core.book: quick mode, epochs, the chapter data set with its visible fallback, the timer."""
+"""vae_core.notebook: quick mode, epochs, the chapter data set with its visible fallback, the timer."""
 import pytest
 
-from vae_core import book
+from vae_core import notebook
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)])
 def test_quick_mode_reads_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv("VAE_BOOK_QUICK", value)
-    assert book.quick_mode() is expected
-    assert book.pick("q", "f") == ("q" if expected else "f")
+    assert notebook.quick_mode() is expected
+    assert notebook.pick("q", "f") == ("q" if expected else "f")
 
 
 def test_epochs_for_keeps_examples_seen_roughly_constant(monkeypatch):
     monkeypatch.delenv("VAE_BOOK_QUICK", raising=False)
-    assert book.epochs_for(8_000, examples=120_000) == 15
-    assert book.epochs_for(60_000, examples=120_000) == 2
-    assert book.epochs_for(1_000_000, examples=120_000) == 1
-    assert book.epochs_for(10, examples=120_000, max_epochs=30) == 30
+    assert notebook.epochs_for(8_000, examples=120_000) == 15
+    assert notebook.epochs_for(60_000, examples=120_000) == 2
+    assert notebook.epochs_for(1_000_000, examples=120_000) == 1
+    assert notebook.epochs_for(10, examples=120_000, max_epochs=30) == 30
     monkeypatch.setenv("VAE_BOOK_QUICK", "1")
-    assert book.epochs_for(60_000, quick=3) == 3
+    assert notebook.epochs_for(60_000, quick=3) == 3
 
 
 def test_chapter_data_falls_back_to_digits_with_a_visible_notice(monkeypatch, tmp_path, capsys):
@@ -27,7 +27,7 @@ def test_chapter_data_falls_back_to_digits_with_a_visible_notice(monkeypatch, tm
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("VAE_CORE_OFFLINE", "1")
     monkeypatch.setenv("VAE_BOOK_DATASET", "mnist")
-    ds = book.chapter_data("train")
+    ds = notebook.chapter_data("train")
     assert ds.name == "digits" and ds.image_shape == (8, 8)
     out = capsys.readouterr().out
     assert "'mnist' data set is not available" in out and "VAE_CORE_DATA" in out
@@ -36,13 +36,13 @@ def test_chapter_data_falls_back_to_digits_with_a_visible_notice(monkeypatch, tm
 def test_chapter_data_quick_mode_uses_digits_and_subsets(monkeypatch):
     monkeypatch.setenv("VAE_BOOK_QUICK", "1")
     monkeypatch.delenv("VAE_BOOK_DATASET", raising=False)
-    ds = book.chapter_data("train", binarize="static", quick_size=100)
+    ds = notebook.chapter_data("train", binarize="static", quick_size=100)
     assert ds.name == "digits" and len(ds) == 100 and len(ds.y) == 100
     assert set(ds.x.unique().tolist()) <= {0.0, 1.0}
 
 
 def test_chapter_timer_reports_seconds(capsys):
-    timer = book.start_chapter("test")
+    timer = notebook.start_chapter("test")
     assert timer.seconds is None
     timer.finish()
     assert timer.seconds >= 0
@@ -86,3 +86,10 @@ def test_chapter_times_reads_the_execution_cache(tmp_path, capsys):
     assert "2 of 16 chapters executed, 1 over the limit" in out
     assert ct.main([str(tmp_path / "nowhere")]) == 2
     assert "no execution cache" in capsys.readouterr().err
+
+
+def test_long_mode_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("VAE_BOOK_LONG", "1")
+    assert notebook.long_mode()
+    monkeypatch.setenv("VAE_BOOK_LONG", "0")
+    assert not notebook.long_mode()

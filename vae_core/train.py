@@ -12,11 +12,11 @@ from typing import Callable
 
 import torch
 
-from .._checks import check_positive_float, check_positive_int
-from ..data import as_dataset, minibatches
-from ..evaluate import mean_elbo
-from ..models.base import Batch
-from ..schedules import as_schedule
+from ._validate import check_positive_float, check_positive_int
+from .data import as_dataset, minibatches
+from .evaluate import mean_elbo
+from .models.base import Batch
+from .schedules import as_schedule
 
 __all__ = ["History", "fit", "evaluate_elbo", "make_optimizer", "resolve_device"]
 
@@ -106,13 +106,19 @@ def _optimizers(model, optimizer: str, lr: float, weight_decay: float) -> dict:
     return opts
 
 
+def check_setting(model, name: str) -> None:
+    """``name`` must be one of the settings ``model`` declares (``type(model).settings``)."""
+    declared = getattr(type(model), "settings", {})
+    if name not in declared:
+        raise ValueError(f"{type(model).__name__} has no setting {name!r}: its settings are "
+                         f"{sorted(declared) or 'none'} (a model declares what fit may set in its class's `settings`).")
+
+
 def _schedules(model, schedules, **fixed) -> dict:
-    """``{attribute: callable epoch -> value}``; a plain number is a constant schedule."""
+    """``{setting: callable epoch -> value}``; a plain number is a constant schedule."""
     out = {}
     for name, value in {**(schedules or {}), **{k: v for k, v in fixed.items() if v is not None}}.items():
-        if not hasattr(model, name):
-            raise ValueError(f"{type(model).__name__} has no attribute {name!r} to set; its settings that "
-                             f"schedules may change are {list(getattr(model, 'schedulable', ()))}.")
+        check_setting(model, name)
         out[name] = as_schedule(name, value)
     return out
 
@@ -149,7 +155,7 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
         callback: called as ``callback(epoch, history, model)`` after each epoch.
         on_step: called as ``on_step(examples_seen, model)`` after every optimizer step; when it
             returns ``True`` training stops there (the epoch so far is recorded). Used to evaluate
-            at checkpoints inside an epoch (:func:`vae_core.experiments.train_curve`).
+            at checkpoints inside an epoch (:func:`vae_core.paper.train_curve`).
 
     Returns:
         a :class:`History`.
@@ -172,8 +178,7 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
     settings = {name: value for name, value in (("n_samples", n_samples), ("kl_estimator", kl))
                 if value is not None}
     for name in settings:
-        if not hasattr(model, name):
-            raise ValueError(f"{type(model).__name__} has no setting {name!r}; leave it out.")
+        check_setting(model, name)
     scheduled = _schedules(model, schedules, beta=beta)
 
     device = resolve_device(device)

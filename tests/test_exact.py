@@ -1,4 +1,4 @@
-"""Part I's claims checked numerically on models with exact evidence and posterior (vae_core.toy)."""
+"""Part I's claims checked numerically on models with exact evidence and posterior (vae_core.exact)."""
 import math
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from conftest import mc_close
-from vae_core import toy
+from vae_core import exact
 from vae_core.distributions import gaussian_log_prob, kl_mvn, kl_normal_normal, kl_normal_standard
 
 F64 = torch.float64
@@ -24,7 +24,7 @@ def _random_q(shape, g):
 
 @pytest.mark.parametrize("D,d,sigma", [(1, 1, 0.8), (5, 2, 0.5), (8, 3, 1.3)])
 def test_elbo_plus_kl_gap_equals_log_evidence_to_round_off(D, d, sigma, gen):
-    model = toy.LinearGaussian.random(D, d, sigma=sigma, seed=D + d)
+    model = exact.LinearGaussian.random(D, d, sigma=sigma, seed=D + d)
     _, x = model.sample(16, gen)
     mu, logvar = _random_q((16, d), gen)
     elbo = model.elbo(x, mu, logvar)
@@ -37,7 +37,7 @@ def test_elbo_plus_kl_gap_equals_log_evidence_to_round_off(D, d, sigma, gen):
 
 
 def test_log_evidence_and_posterior_match_torch_and_bayes(gen):
-    model = toy.LinearGaussian.random(4, 2, sigma=0.7, seed=3)
+    model = exact.LinearGaussian.random(4, 2, sigma=0.7, seed=3)
     _, x = model.sample(10, gen)
     ref = MultivariateNormal(model.b, model.marginal_cov()).log_prob(x)
     torch.testing.assert_close(model.log_evidence(x), ref, rtol=0, atol=1e-10)
@@ -51,7 +51,7 @@ def test_log_evidence_and_posterior_match_torch_and_bayes(gen):
 def test_gap_is_zero_exactly_at_the_posterior():
     # orthogonal columns of W: the posterior is diagonal, so a diagonal q can equal it
     W = torch.tensor([[1.5, 0.0], [0.0, 0.7], [0.0, 0.0]], dtype=F64)
-    model = toy.LinearGaussian(W, [0.3, -0.2, 1.0], sigma=0.6)
+    model = exact.LinearGaussian(W, [0.3, -0.2, 1.0], sigma=0.6)
     x = torch.tensor([[1.0, -0.5, 2.0]], dtype=F64)
     mu, logvar = model.optimal_diagonal_q(x)
     assert model.kl_to_posterior(x, mu, logvar).abs().item() < 1e-12
@@ -59,7 +59,7 @@ def test_gap_is_zero_exactly_at_the_posterior():
 
 
 def test_optimal_diagonal_q_is_a_stationary_point_and_matches_precision_diagonal(gen):
-    model = toy.LinearGaussian.random(5, 3, sigma=0.6, seed=7)  # correlated posterior
+    model = exact.LinearGaussian.random(5, 3, sigma=0.6, seed=7)  # correlated posterior
     _, x = model.sample(3, gen)
     mu, logvar = (t.clone().requires_grad_(True) for t in model.optimal_diagonal_q(x))
     model.elbo(x, mu, logvar).sum().backward()
@@ -69,14 +69,14 @@ def test_optimal_diagonal_q_is_a_stationary_point_and_matches_precision_diagonal
 
 
 def test_monte_carlo_elbo_within_its_standard_error(gen):
-    model = toy.LinearGaussian.random(5, 2, sigma=0.8, seed=11)
+    model = exact.LinearGaussian.random(5, 2, sigma=0.8, seed=11)
     _, x = model.sample(3, gen)
     mu, logvar = _random_q((3, 2), gen)
     samples = model.elbo_samples(x, mu, logvar, 100_000, generator=gen)
     assert samples.shape == (100_000, 3)
-    exact = model.elbo(x, mu, logvar)
+    bound = model.elbo(x, mu, logvar)
     for i in range(3):
-        mc_close(samples[:, i], exact[i].item())
+        mc_close(samples[:, i], bound[i].item())
     # ... and its mean is not log p(x): the bound is a different number (gap >> standard error)
     se = samples.std(0) / math.sqrt(len(samples))
     assert ((model.log_evidence(x) - samples.mean(0)) > 10 * se).all()
@@ -84,10 +84,10 @@ def test_monte_carlo_elbo_within_its_standard_error(gen):
 
 def test_linear_gaussian_rejects_bad_input():
     with pytest.raises(ValueError, match=r"sigma must be a finite number > 0"):
-        toy.LinearGaussian(1.0, sigma=0.0)
+        exact.LinearGaussian(1.0, sigma=0.0)
     with pytest.raises(ValueError, match=r"W must be a \(D, d\) matrix"):
-        toy.LinearGaussian(torch.ones(2, 2, 2))
-    model = toy.LinearGaussian.random(3, 2)
+        exact.LinearGaussian(torch.ones(2, 2, 2))
+    model = exact.LinearGaussian.random(3, 2)
     with pytest.raises(ValueError, match=r"x must have 3 values in its last dimension"):
         model.log_evidence(torch.zeros(4, 2))
     with pytest.raises(TypeError, match=r"x must be a torch.Tensor"):
@@ -98,27 +98,27 @@ def test_linear_gaussian_rejects_bad_input():
 
 
 def test_grid_posterior_1d_matches_exact_linear_gaussian():
-    model = toy.LinearGaussian(1.5, [0.2], sigma=0.8)
+    model = exact.LinearGaussian(1.5, [0.2], sigma=0.8)
     x = torch.tensor([1.7], dtype=F64)
-    z, density, log_px = toy.grid_posterior_1d(lambda z: model.log_joint(x, z[:, None]), -8, 8, 2001)
+    z, density, log_px = exact.grid_posterior_1d(lambda z: model.log_joint(x, z[:, None]), -8, 8, 2001)
     assert abs(log_px.item() - model.log_evidence(x).item()) < 1e-8
     mean, cov = model.posterior(x)
-    exact = Normal(mean[0], cov[0, 0].sqrt()).log_prob(z).exp()
-    assert (density - exact).abs().max() < 1e-8
+    truth = Normal(mean[0], cov[0, 0].sqrt()).log_prob(z).exp()
+    assert (density - truth).abs().max() < 1e-8
 
 
 @pytest.mark.parametrize("d,n", [(1, 200), (2, 60), (3, 30)])
 def test_grid_log_evidence_matches_exact_in_several_dimensions(d, n):
-    model = toy.LinearGaussian.random(3, d, sigma=1.0, seed=d)
+    model = exact.LinearGaussian.random(3, d, sigma=1.0, seed=d)
     x = model.sample(1, torch.Generator().manual_seed(d))[1][0]
-    est = toy.grid_log_evidence(lambda z: model.log_joint(x, z), d, lo=-7, hi=7, n=n, chunk_size=5000)
+    est = exact.grid_log_evidence(lambda z: model.log_joint(x, z), d, lo=-7, hi=7, n=n, chunk_size=5000)
     assert abs(est.item() - model.log_evidence(x).item()) < 1e-6
 
 
 def test_grid_evidence_of_nonlinear_model_agrees_with_prior_sampling(gen):
-    model = toy.NonlinearGaussian1D(sigma=0.5)
+    model = exact.NonlinearGaussian1D(sigma=0.5)
     x = 1.5
-    _, _, log_px = toy.grid_posterior_1d(lambda z: model.log_joint(x, z), -7, 7, 4001)
+    _, _, log_px = exact.grid_posterior_1d(lambda z: model.log_joint(x, z), -7, 7, 4001)
     # p(x) = E_{p(z)}[p(x|z)]: plain Monte Carlo from the prior
     z = torch.randn(400_000, generator=gen, dtype=F64)
     lik = torch.exp(model.log_joint(x, z) - Normal(0.0, 1.0).log_prob(z))
@@ -126,8 +126,8 @@ def test_grid_evidence_of_nonlinear_model_agrees_with_prior_sampling(gen):
 
 
 def test_nonlinear_posterior_is_bimodal_and_normalised():
-    model = toy.NonlinearGaussian1D(sigma=0.5)
-    z, density, _ = toy.grid_posterior_1d(lambda z: model.log_joint(3.0, z), -6, 6, 3001)
+    model = exact.NonlinearGaussian1D(sigma=0.5)
+    z, density, _ = exact.grid_posterior_1d(lambda z: model.log_joint(3.0, z), -6, 6, 3001)
     assert torch.trapezoid(density, z).item() == pytest.approx(1.0, abs=1e-10)
     left, right = density[z < 0], density[z > 0]
     assert z[z < 0][left.argmax()].item() == pytest.approx(-math.sqrt(3), abs=0.1)
@@ -137,11 +137,11 @@ def test_nonlinear_posterior_is_bimodal_and_normalised():
 
 def test_grid_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"need n >= 2 and hi > lo"):
-        toy.grid_posterior_1d(lambda z: z, 1.0, 0.0, 10)
+        exact.grid_posterior_1d(lambda z: z, 1.0, 0.0, 10)
     with pytest.raises(ValueError, match=r"one value per grid point"):
-        toy.grid_posterior_1d(lambda z: z.sum(), -1, 1, 10)
+        exact.grid_posterior_1d(lambda z: z.sum(), -1, 1, 10)
     with pytest.raises(TypeError, match=r"d must be a positive int"):
-        toy.grid_log_evidence(lambda z: z.sum(-1), 1.5)
+        exact.grid_log_evidence(lambda z: z.sum(-1), 1.5)
 
 
 # ============================================================== per-datapoint vs amortized VI
@@ -150,7 +150,7 @@ def test_grid_rejects_bad_arguments():
 def test_adam_is_the_textbook_update():
     p = torch.tensor([3.0, -2.0], dtype=F64, requires_grad=True)
     ref = p.detach().clone().requires_grad_(True)
-    losses = toy.adam([p], lambda: ((p - 1) ** 2).sum(), steps=50, lr=0.1)
+    losses = exact.adam([p], lambda: ((p - 1) ** 2).sum(), steps=50, lr=0.1)
     opt = torch.optim.Adam([ref], lr=0.1)
     for _ in range(50):
         opt.zero_grad()
@@ -161,9 +161,9 @@ def test_adam_is_the_textbook_update():
 
 
 def test_per_datapoint_vi_converges_to_the_optimal_diagonal_q(gen):
-    model = toy.LinearGaussian.random(6, 2, sigma=0.6, seed=5)
+    model = exact.LinearGaussian.random(6, 2, sigma=0.6, seed=5)
     _, x = model.sample(8, gen)
-    res = toy.fit_per_datapoint_vi(model, x, steps=400, lr=0.1)
+    res = exact.fit_per_datapoint_vi(model, x, steps=400, lr=0.1)
     mu_opt, lv_opt = model.optimal_diagonal_q(x)
     assert res.history.shape == (400, 8)
     torch.testing.assert_close(res.mu, mu_opt, rtol=0, atol=1e-4)
@@ -173,9 +173,9 @@ def test_per_datapoint_vi_converges_to_the_optimal_diagonal_q(gen):
 
 
 def test_amortized_encoder_learns_the_posterior_map(gen):
-    model = toy.LinearGaussian.random(6, 2, sigma=0.6, seed=5)
+    model = exact.LinearGaussian.random(6, 2, sigma=0.6, seed=5)
     _, x_train = model.sample(2000, gen)
-    enc = toy.fit_amortized_linear_encoder(model, x_train, steps=600, lr=0.05, seed=0)
+    enc = exact.fit_amortized_linear_encoder(model, x_train, steps=600, lr=0.05, seed=0)
     _, x_new = model.sample(50, gen)  # never seen in training
     mu, logvar = enc(x_new)
     mu_opt, lv_opt = model.optimal_diagonal_q(x_new)
@@ -188,12 +188,12 @@ def test_amortized_encoder_learns_the_posterior_map(gen):
 
 @pytest.fixture
 def mixture_data(gen):
-    true = toy.GaussianMixture1D([0.3, 0.5, 0.2], [-3.0, 0.5, 4.0], [0.7, 1.0, 0.5])
+    true = exact.GaussianMixture1D([0.3, 0.5, 0.2], [-3.0, 0.5, 4.0], [0.7, 1.0, 0.5])
     return true, true.sample(1500, gen)
 
 
 def test_mixture_basics(gen):
-    mix = toy.GaussianMixture1D([1.0, 3.0], [-1.0, 2.0], [0.5, 1.5])
+    mix = exact.GaussianMixture1D([1.0, 3.0], [-1.0, 2.0], [0.5, 1.5])
     torch.testing.assert_close(mix.weights, torch.tensor([0.25, 0.75], dtype=F64))
     z = torch.linspace(-10, 12, 20001, dtype=F64)
     dens = mix.log_prob(z).exp()
@@ -209,16 +209,16 @@ def test_mixture_basics(gen):
 def test_mixture_elbo_is_a_bound_tight_at_the_posterior(mixture_data, gen):
     true, x = mixture_data
     ll = true.log_likelihood(x)
-    exact = toy.mixture_elbo(x, true, true.responsibilities(x))
-    assert abs(exact.item() - ll.item()) < 1e-8
+    tight = exact.mixture_elbo(x, true, true.responsibilities(x))
+    assert abs(tight.item() - ll.item()) < 1e-8
     other = torch.softmax(torch.randn(len(x), 3, generator=gen, dtype=F64), -1)
-    assert toy.mixture_elbo(x, true, other) < ll - 1.0
+    assert exact.mixture_elbo(x, true, other) < ll - 1.0
 
 
 def test_em_elbo_equals_log_likelihood_after_each_e_step_and_never_decreases(mixture_data):
     _, x = mixture_data
-    init = toy.GaussianMixture1D([1, 1, 1], [-1.0, 0.0, 1.0], [2.0, 2.0, 2.0])
-    h = toy.fit_em(x, init, n_steps=60)
+    init = exact.GaussianMixture1D([1, 1, 1], [-1.0, 0.0, 1.0], [2.0, 2.0, 2.0])
+    h = exact.fit_em(x, init, n_steps=60)
     assert len(h.log_likelihood) == 61 and len(h.elbo_after_e) == 60
     torch.testing.assert_close(h.elbo_after_e, h.log_likelihood[:-1], rtol=0, atol=1e-8)
     assert (h.elbo_after_m >= h.elbo_after_e - 1e-9).all()          # M-step raises the bound
@@ -228,9 +228,9 @@ def test_em_elbo_equals_log_likelihood_after_each_e_step_and_never_decreases(mix
 
 
 def test_em_recovers_the_generating_mixture(gen):
-    true = toy.GaussianMixture1D([0.4, 0.6], [-2.0, 2.5], [0.6, 0.9])
+    true = exact.GaussianMixture1D([0.4, 0.6], [-2.0, 2.5], [0.6, 0.9])
     x = true.sample(20_000, gen)
-    h = toy.fit_em(x, toy.GaussianMixture1D([0.5, 0.5], [-0.5, 0.5], [1.0, 1.0]), n_steps=100)
+    h = exact.fit_em(x, exact.GaussianMixture1D([0.5, 0.5], [-0.5, 0.5], [1.0, 1.0]), n_steps=100)
     order = torch.argsort(h.mixture.means)
     torch.testing.assert_close(h.mixture.means[order], true.means, rtol=0, atol=0.05)
     torch.testing.assert_close(h.mixture.stds[order], true.stds, rtol=0, atol=0.05)
@@ -239,11 +239,11 @@ def test_em_recovers_the_generating_mixture(gen):
 
 def test_mixture_rejects_bad_parameters():
     with pytest.raises(ValueError, match=r"same \(non-zero\) length"):
-        toy.GaussianMixture1D([0.5, 0.5], [0.0], [1.0, 1.0])
+        exact.GaussianMixture1D([0.5, 0.5], [0.0], [1.0, 1.0])
     with pytest.raises(ValueError, match=r"must be > 0"):
-        toy.GaussianMixture1D([0.5, 0.5], [0.0, 1.0], [1.0, -1.0])
+        exact.GaussianMixture1D([0.5, 0.5], [0.0, 1.0], [1.0, -1.0])
     with pytest.raises(ValueError, match=r"resp must have shape"):
-        toy.mixture_elbo(torch.zeros(4, dtype=F64), toy.GaussianMixture1D([1], [0], [1]), torch.ones(4, 2))
+        exact.mixture_elbo(torch.zeros(4, dtype=F64), exact.GaussianMixture1D([1], [0], [1]), torch.ones(4, 2))
 
 
 # ============================================================== KL between Gaussians (chapter 3)
@@ -293,11 +293,11 @@ def test_kl_full_covariance_closed_form_vs_torch_and_monte_carlo(gen):
 
 @pytest.fixture
 def bimodal():
-    return toy.GaussianMixture1D([0.4, 0.6], [-2.0, 2.0], [0.6, 0.6])
+    return exact.GaussianMixture1D([0.4, 0.6], [-2.0, 2.0], [0.6, 0.6])
 
 
 def test_gaussian_expectation_is_exact_for_polynomials():
-    e = toy.gaussian_expectation(lambda z: z ** 4, torch.tensor(0.7, dtype=F64), torch.tensor(1.3, dtype=F64))
+    e = exact.gaussian_expectation(lambda z: z ** 4, torch.tensor(0.7, dtype=F64), torch.tensor(1.3, dtype=F64))
     m, s = 0.7, 1.3
     assert e.item() == pytest.approx(m ** 4 + 6 * m ** 2 * s ** 2 + 3 * s ** 4, rel=1e-12)
 
@@ -306,53 +306,53 @@ def test_forward_and_reverse_kl_match_monte_carlo(bimodal, gen):
     m, s = 0.5, 1.2
     q = Normal(torch.tensor(m, dtype=F64), torch.tensor(s, dtype=F64))
     xp = bimodal.sample(200_000, gen)
-    mc_close(bimodal.log_prob(xp) - q.log_prob(xp), toy.kl_forward(bimodal, m, s).item())
+    mc_close(bimodal.log_prob(xp) - q.log_prob(xp), exact.kl_forward(bimodal, m, s).item())
     zq = m + s * torch.randn(200_000, generator=gen, dtype=F64)
-    mc_close(q.log_prob(zq) - bimodal.log_prob(zq), toy.kl_reverse(bimodal, m, s).item())
+    mc_close(q.log_prob(zq) - bimodal.log_prob(zq), exact.kl_reverse(bimodal, m, s).item())
 
 
 def test_kl_is_non_negative_and_asymmetric(bimodal):
     ms = torch.linspace(-4, 4, 41, dtype=F64)[:, None]
     ss = torch.logspace(-1, 0.6, 30, dtype=F64)[None, :]
-    fwd, rev = toy.kl_forward(bimodal, ms, ss), toy.kl_reverse(bimodal, ms, ss)
+    fwd, rev = exact.kl_forward(bimodal, ms, ss), exact.kl_reverse(bimodal, ms, ss)
     assert fwd.shape == rev.shape == (41, 30)
     assert (fwd > 0).all() and (rev > 0).all()
     assert (fwd - rev).abs().max() > 1.0
 
 
 def test_forward_kl_fit_matches_the_mixture_moments(bimodal):
-    fit = toy.fit_forward_kl(bimodal)
+    fit = exact.fit_forward_kl(bimodal)
     assert fit.mean == pytest.approx(0.4 * -2 + 0.6 * 2, abs=1e-12)
     assert fit.std ** 2 == pytest.approx(0.36 + 4 - 0.4 ** 2, abs=1e-12)
     # a stationary point, and any move increases the KL
     m = torch.tensor(fit.mean, dtype=F64, requires_grad=True)
     s = torch.tensor(fit.std, dtype=F64, requires_grad=True)
-    toy.kl_forward(bimodal, m, s).backward()
+    exact.kl_forward(bimodal, m, s).backward()
     assert abs(m.grad.item()) < 1e-10 and abs(s.grad.item()) < 1e-10
     for dm, ds in [(0.1, 0), (-0.1, 0), (0, 0.1), (0, -0.1)]:
-        assert toy.kl_forward(bimodal, fit.mean + dm, fit.std + ds).item() > fit.kl
+        assert exact.kl_forward(bimodal, fit.mean + dm, fit.std + ds).item() > fit.kl
 
 
 def test_reverse_kl_fit_sits_on_one_mode_with_smaller_spread(bimodal):
-    fwd = toy.fit_forward_kl(bimodal)
-    right = toy.fit_reverse_kl(bimodal, init_mean=1.0, init_std=0.5)
-    left = toy.fit_reverse_kl(bimodal, init_mean=-1.0, init_std=0.5)
+    fwd = exact.fit_forward_kl(bimodal)
+    right = exact.fit_reverse_kl(bimodal, init_mean=1.0, init_std=0.5)
+    left = exact.fit_reverse_kl(bimodal, init_mean=-1.0, init_std=0.5)
     for fit, mode in ((right, 2.0), (left, -2.0)):
         assert abs(fit.mean - mode) < 0.05          # on a mode, not between them
         assert fit.std == pytest.approx(0.6, rel=0.05)  # about the mode's own spread ...
         assert fit.std < 0.5 * fwd.std              # ... much narrower than the moment match
     assert right.kl < left.kl                       # the heavier mode is the global optimum
     # and the two directions disagree about which Gaussian is best
-    assert toy.kl_reverse(bimodal, fwd.mean, fwd.std).item() > right.kl
-    assert toy.kl_forward(bimodal, right.mean, right.std).item() > fwd.kl
+    assert exact.kl_reverse(bimodal, fwd.mean, fwd.std).item() > right.kl
+    assert exact.kl_forward(bimodal, right.mean, right.std).item() > fwd.kl
 
 
 def test_reverse_kl_is_non_convex_a_wide_start_finds_a_worse_broad_optimum(bimodal):
-    wide = toy.fit_reverse_kl(bimodal, init_mean=0.0, init_std=2.0)
-    modes = [toy.fit_reverse_kl(bimodal, init_mean=m, init_std=0.5) for m in (-1.0, 1.0)]
-    fwd = toy.fit_forward_kl(bimodal)
+    wide = exact.fit_reverse_kl(bimodal, init_mean=0.0, init_std=2.0)
+    modes = [exact.fit_reverse_kl(bimodal, init_mean=m, init_std=0.5) for m in (-1.0, 1.0)]
+    fwd = exact.fit_forward_kl(bimodal)
     assert -1.0 < wide.mean < 1.0 and 0.6 * 2 < wide.std < fwd.std   # straddles the valley
     assert wide.kl > max(f.kl for f in modes)                           # worse than either mode
     # a genuine local minimum: every small move increases the KL
     for dm, ds in [(0.05, 0), (-0.05, 0), (0, 0.05), (0, -0.05), (0.05, 0.05), (-0.05, -0.05)]:
-        assert toy.kl_reverse(bimodal, wide.mean + dm, wide.std + ds).item() > wide.kl
+        assert exact.kl_reverse(bimodal, wide.mean + dm, wide.std + ds).item() > wide.kl

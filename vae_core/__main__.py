@@ -1,8 +1,8 @@
-"""Command line: ``python -m vae_core.train --model NAME [options]`` trains any model of ``MODELS``.
+"""Command line: ``python -m vae_core --model NAME [options]`` trains any model of ``MODELS``.
 
 Every keyword argument of the chosen model's constructor becomes an option (``--hidden-dims 400``,
 ``--free-bits 0.5``, ``--discriminator-lr 3e-3``, ...), with the help text of the model's docstring;
-``python -m vae_core.train --model NAME --help`` lists them. Models are trained as their chapters train
+``python -m vae_core --model NAME --help`` lists them. Models are trained as their chapters train
 them, by what the model can do (never by its name):
 
 * a model with a ``pretrain`` step (VaDE) runs it first: ``--pretrain-epochs E`` (default 10; 0 skips
@@ -24,14 +24,14 @@ import sys
 
 import torch
 
-from .. import data
-from ..checkpoint import save_checkpoint
-from ..models import MODELS
-from ..schedules import linear_warmup
-from . import fit
+from . import data
+from .checkpoint import save_checkpoint
+from .models import MODELS
+from .schedules import linear_warmup
+from .train import fit
 
 _FIXED = ("self", "input_dim", "latent_dim")
-PROG = "python -m vae_core.train"
+PROG = "python -m vae_core"
 
 
 def _model_options(cls) -> list[tuple[str, object]]:
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         torch.manual_seed(args.seed)
         model = cls(input_dim=train.input_dim, latent_dim=args.latent_dim, **options)
         schedules = {"beta": linear_warmup(args.warmup)} if args.warmup else None
-        if schedules and "beta" not in cls.schedulable:
+        if schedules and "beta" not in cls.settings:
             raise ValueError(f"--warmup needs a model with a KL weight beta; {args.model} has none.")
         pretrain_epochs = getattr(args, "pretrain_epochs", 0)
         if pretrain_epochs < 0:
