@@ -55,8 +55,8 @@ def write_mnist_like(folder: Path, split="train", n=6, n_labels=None, gz=True, s
     for k in range(n):
         images[k, k, 2 * k] = 255  # one bright pixel at row k, column 2k
     labels = np.arange(n if n_labels is None else n_labels) % 10
-    write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images, data.IDX_IMAGES_MAGIC)
-    write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels, data.IDX_LABELS_MAGIC)
+    write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images, data.files.IDX_IMAGES_MAGIC)
+    write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels, data.files.IDX_LABELS_MAGIC)
     return images, labels
 
 
@@ -85,9 +85,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_CORE_DATA", str(root))
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     monkeypatch.delenv("VAE_CORE_OFFLINE", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+    monkeypatch.setattr(data.files, "SYSTEM_DIRS", {})
     closed = closed_port_url()
-    monkeypatch.setattr(data, "MIRRORS", {name: (closed,) for name in data.MIRRORS})
+    monkeypatch.setattr(data.files, "MIRRORS", {name: (closed,) for name in data.files.MIRRORS})
     return tmp_path
 
 
@@ -261,7 +261,7 @@ def test_unreadable_data_dir(tmp_path, monkeypatch):
     folder = tmp_path / "locked"
     write_mnist_like(folder)
     # Permissions do not stop root, so the permission check itself is made to say "no".
-    monkeypatch.setattr(data.os, "access", lambda path, mode: Path(path) != folder)
+    monkeypatch.setattr(data.files.os, "access", lambda path, mode: Path(path) != folder)
     with pytest.raises(ValueError, match=r"data_dir=.*locked' is not readable"):
         data.load("mnist", data_dir=folder)
 
@@ -271,7 +271,7 @@ def test_unreadable_data_dir(tmp_path, monkeypatch):
 def test_wrong_magic_number(tmp_path):
     write_mnist_like(tmp_path)
     # A label file saved under the image name: magic 2049 where 2051 belongs.
-    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros(6), data.IDX_LABELS_MAGIC)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros(6), data.files.IDX_LABELS_MAGIC)
     with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.gz: expected IDX magic number "
                                          r"2051 \(images file\), found 2049"):
         data.load("mnist", data_dir=tmp_path)
@@ -335,7 +335,7 @@ def test_gz_name_on_an_uncompressed_file(tmp_path):
 
 def test_labels_out_of_range(tmp_path):
     write_mnist_like(tmp_path)
-    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(6, 12), data.IDX_LABELS_MAGIC)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(6, 12), data.files.IDX_LABELS_MAGIC)
     with pytest.raises(ValueError, match=r"expected labels 0-9, found 12"):
         data.load("mnist", data_dir=tmp_path)
 
@@ -345,15 +345,15 @@ def test_labels_out_of_range(tmp_path):
 @needs_official
 def test_verify_md5_on_the_official_file_and_a_damaged_copy(tmp_path):
     official = MNIST_OFFICIAL / "t10k-labels-idx1-ubyte.gz"
-    expected = data.CHECKSUMS["mnist"]["t10k-labels-idx1-ubyte.gz"]
-    assert data.verify_md5(official, expected) == expected
+    expected = data.files.CHECKSUMS["mnist"]["t10k-labels-idx1-ubyte.gz"]
+    assert data.files.verify_md5(official, expected) == expected
     damaged = tmp_path / official.name
     raw = bytearray(official.read_bytes())
     raw[len(raw) // 2] ^= 0x01
     damaged.write_bytes(bytes(raw))
     with pytest.raises(data.ChecksumError, match=rf"checksum mismatch for .*: expected MD5 "
                                                  rf"{expected}, got {md5(damaged)}"):
-        data.verify_md5(damaged, expected)
+        data.files.verify_md5(damaged, expected)
     assert issubclass(data.ChecksumError, ValueError)
 
 
@@ -363,7 +363,7 @@ def test_offline_download_fails_fast_with_instructions(isolated):
         data.load("mnist")
     assert time.monotonic() - start < 10
     message = str(info.value)
-    closed = data.MIRRORS["mnist"][0]
+    closed = data.files.MIRRORS["mnist"][0]
     for needed in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "VAE_CORE_DATA",
                    "data_dir=", str(data.cache_dir("mnist")), closed + "train-images-idx3-ubyte.gz",
                    "data.load('digits')"):
@@ -381,7 +381,7 @@ def test_fashion_message_names_the_debian_package(isolated):
 def test_no_download_when_forbidden(isolated, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("the network must not be touched")
-    monkeypatch.setattr(data.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(data.files.urllib.request, "urlopen", no_network)
     with pytest.raises(data.DataUnavailableError, match=r"download=False"):
         data.load("mnist", download=False)
     monkeypatch.setenv("VAE_CORE_OFFLINE", "1")
@@ -399,8 +399,8 @@ def test_download_from_a_mirror_is_verified_and_atomic(isolated, monkeypatch):
     mirror = isolated / "mirror"
     images, labels = write_mnist_like(mirror, "test", n=4)
     checksums = {f.name: md5(f) for f in mirror.iterdir()}
-    monkeypatch.setattr(data, "CHECKSUMS", {**data.CHECKSUMS, "mnist": checksums})
-    monkeypatch.setattr(data, "MIRRORS", {"mnist": (closed_port_url(), _serve_from(mirror))})
+    monkeypatch.setattr(data.files, "CHECKSUMS", {**data.files.CHECKSUMS, "mnist": checksums})
+    monkeypatch.setattr(data.files, "MIRRORS", {"mnist": (closed_port_url(), _serve_from(mirror))})
 
     renames = []
     real_replace = os.replace
@@ -413,7 +413,7 @@ def test_download_from_a_mirror_is_verified_and_atomic(isolated, monkeypatch):
         assert md5(src) == checksums[Path(dst).name]
         renames.append(Path(dst).name)
         real_replace(src, dst)
-    monkeypatch.setattr(data.os, "replace", spy_replace)
+    monkeypatch.setattr(data.files.os, "replace", spy_replace)
 
     ds = data.load("mnist", "test")
     cache = data.cache_dir("mnist")
@@ -423,14 +423,14 @@ def test_download_from_a_mirror_is_verified_and_atomic(isolated, monkeypatch):
     for name, digest in checksums.items():
         assert md5(cache / name) == digest
     # Once cached, no network is needed.
-    monkeypatch.setattr(data, "MIRRORS", {"mnist": (closed_port_url(),)})
+    monkeypatch.setattr(data.files, "MIRRORS", {"mnist": (closed_port_url(),)})
     assert torch.equal(data.load("mnist", "test").x, ds.x)
 
 
 def test_download_with_wrong_checksum_leaves_nothing(isolated, monkeypatch):
     mirror = isolated / "mirror"
     write_mnist_like(mirror, "train")  # valid files, but not the official ones
-    monkeypatch.setattr(data, "MIRRORS", {"mnist": (_serve_from(mirror),)})
+    monkeypatch.setattr(data.files, "MIRRORS", {"mnist": (_serve_from(mirror),)})
     with pytest.raises(data.DataUnavailableError,
                        match=r"train-images-idx3-ubyte.gz: checksum mismatch: expected MD5 "
                              r"f68b3c2dcbeaaa9fbdd348bbdeb94873, got [0-9a-f]{32}"):
@@ -442,13 +442,13 @@ def test_download_with_wrong_checksum_leaves_nothing(isolated, monkeypatch):
 @needs_subset
 def test_download_of_real_files_checks_official_checksums(isolated, monkeypatch):
     # The subset files under the official names must be refused ...
-    monkeypatch.setattr(data, "MIRRORS", {"mnist": (_serve_from(MNIST_SUBSET),)})
+    monkeypatch.setattr(data.files, "MIRRORS", {"mnist": (_serve_from(MNIST_SUBSET),)})
     with pytest.raises(data.DataUnavailableError, match=r"checksum mismatch: expected MD5 "
                                                         r"9fb629c4189551a2d022fa330f9573f3"):
         data.load("mnist", "test")
     assert files_under(isolated / "cache") == []
     # ... and the official files accepted, after a mirror that does not answer.
-    monkeypatch.setattr(data, "MIRRORS",
+    monkeypatch.setattr(data.files, "MIRRORS",
                         {"mnist": (closed_port_url(), _serve_from(MNIST_SUBSET),
                                    _serve_from(MNIST_OFFICIAL))})
     ds = data.load("mnist", "test")
@@ -461,8 +461,8 @@ def test_download_into_a_given_folder_fetches_only_missing_files(isolated, monke
     mirror = isolated / "mirror"
     write_mnist_like(mirror, "train")
     checksums = {f.name: md5(f) for f in mirror.iterdir()}
-    monkeypatch.setattr(data, "CHECKSUMS", {**data.CHECKSUMS, "mnist": checksums})
-    monkeypatch.setattr(data, "MIRRORS", {"mnist": (_serve_from(mirror),)})
+    monkeypatch.setattr(data.files, "CHECKSUMS", {**data.files.CHECKSUMS, "mnist": checksums})
+    monkeypatch.setattr(data.files, "MIRRORS", {"mnist": (_serve_from(mirror),)})
     target = tmp_path / "target"
     target.mkdir()
     shutil.copy(mirror / "train-labels-idx1-ubyte.gz", target)
@@ -523,11 +523,11 @@ def test_frey_download_is_checked_by_structure(isolated, monkeypatch):
     bad.mkdir(), good.mkdir()
     (bad / "frey_rawface.mat").write_bytes(b"<html>moved</html>")  # what a dead link may serve
     savemat(good / "frey_rawface.mat", {"ff": frey_matrix()})
-    monkeypatch.setattr(data, "MIRRORS", {"frey": (_serve_from(bad),)})
+    monkeypatch.setattr(data.files, "MIRRORS", {"frey": (_serve_from(bad),)})
     with pytest.raises(data.DataUnavailableError, match=r"frey_rawface.mat: .*expected a MATLAB"):
         data.load("frey")
     assert files_under(isolated / "cache") == []
-    monkeypatch.setattr(data, "MIRRORS", {"frey": (_serve_from(bad), _serve_from(good))})
+    monkeypatch.setattr(data.files, "MIRRORS", {"frey": (_serve_from(bad), _serve_from(good))})
     assert len(data.load("frey", "test")) == 165
     assert files_under(isolated / "cache") == [data.cache_dir("frey") / "frey_rawface.mat"]
 
