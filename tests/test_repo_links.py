@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 _spec = importlib.util.spec_from_file_location("repo_links", ROOT / "book" / "repo_links.py")
 repo_links = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(repo_links)
