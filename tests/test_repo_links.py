@@ -1,7 +1,6 @@
 """The repository URL setting (book/repo_links.py): one environment variable, read at build time,
 gives the repository button, the launch buttons and the install line; without it there are none."""
 import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
