@@ -30,3 +30,39 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def run_js(tmp_path):
+    """``run_js(module, body)``: run JavaScript under node against an explorer's front end.
+
+    ``module`` (a file of ``vae_core/widgets/static``) is imported as ``M``, exactly as the browser
+    gets it (:func:`vae_core.widgets.frontend.esm_source`, siblings inlined); ``body`` is the body of
+    an async function whose return value comes back through JSON (typed arrays as lists). Skips
+    when node is not installed.
+    """
+    import itertools
+    import json
+    import shutil
+    import subprocess
+
+    from vae_core.widgets.frontend import esm_source
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the explorers' JavaScript cannot be run (make test installs it)")
+    calls = itertools.count()
+
+    def run(module: str, body: str):
+        k = next(calls)
+        (tmp_path / f"mod{k}.mjs").write_text(esm_source(module), encoding="utf-8")
+        harness = tmp_path / f"harness{k}.mjs"
+        harness.write_text(
+            f'import * as M from "./mod{k}.mjs";\nconst out = await (async () => {{\n{body}\n}})();\n'
+            "process.stdout.write(JSON.stringify(out, (key, v) => (ArrayBuffer.isView(v) ? Array.from(v) : v)));\n",
+            encoding="utf-8")
+        proc = subprocess.run([node, str(harness)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"node failed on {module}:\n{proc.stderr[-3000:]}"
+        return json.loads(proc.stdout)
+
+    return run

@@ -1,16 +1,14 @@
 """The β explorer of chapter 9: packed images, the measured sweep, and its JavaScript against numpy."""
 import json
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 import torch
 
-from vae_core import BetaVAE
-from vae_core.widgets import BetaExplorer, esm_source
-from vae_core.widgets.beta import (_fmt_beta, elbo_levels, pack_images, rate_distortion, sweep_panels,
-                                   traversal_images, unpack_images)
+from vae_core import VAE
+from vae_core.widgets import BetaExplorer
+from vae_core.widgets.frontend import pack_u8, unpack_u8
+from vae_core.widgets.precomputed import _fmt_beta, elbo_levels, rate_distortion, sweep_panels, traversal_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -22,7 +20,8 @@ def _models(betas=(0.5, 1.0, 4.0)):
     out = {}
     for i, b in enumerate(betas):
         torch.manual_seed(i)
-        out[b] = BetaVAE(P, 3, hidden_dims=(8,), beta=b)
+        out[b] = VAE(P, 3, hidden_dims=(8,))
+        out[b].beta = b
     return out
 
 
@@ -33,12 +32,12 @@ def _x(n=20):
 def test_pack_unpack_round_trip_to_a_byte():
     a = np.random.default_rng(0).random((2, 5, P))
     a[0, 0, :3] = [0.0, 1.0, 0.5]
-    b = unpack_images(pack_images(a), a.shape)
+    b = unpack_u8(pack_u8(a), a.shape) / 255
     assert np.abs(a - b).max() <= 0.5 / 255 + 1e-12
     assert b[0, 0, 0] == 0 and b[0, 0, 1] == 1
-    np.testing.assert_array_equal(unpack_images(pack_images(torch.as_tensor(a))), b.ravel())
+    np.testing.assert_array_equal(unpack_u8(pack_u8(torch.as_tensor(a))) / 255, b.ravel())
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        pack_images(a * 2)
+        pack_u8(a * 2)
 
 
 def test_sweep_measures_rate_distortion_reconstructions_and_traversals():
@@ -99,28 +98,19 @@ def test_explorer_rejects_inconsistent_arrays(change, match):
         BetaExplorer(image_shape=image_shape, **p)
 
 
-def test_javascript_helpers_equal_python(tmp_path):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
+def test_javascript_helpers_equal_python(run_js):
     w = _explorer()
-    (tmp_path / "beta_explorer.mjs").write_text(esm_source("beta_explorer.js"), encoding="utf-8")
     betas = [0.001, 0.125, 0.5, 1.0, 2.0, 4.0, 16.0, 1000.0, 1.0 / 3.0]
-    harness = tmp_path / "harness.mjs"
-    harness.write_text(f"""import * as B from "./beta_explorer.mjs";
+    res = run_js("beta_explorer.js", f"""
 const state = {json.dumps({"recons": w.recons, "rates": w.rates, "distortions": w.distortions, "betas": w.betas})};
-console.log(JSON.stringify({{
-  recons: state.recons.map((s) => Array.from(B.unpackImages(s))),
-  levels: B.elboLevels(state.rates, state.distortions),
-  levels3: B.elboLevels([1.5, 2.25, 30.0], [80.0, 70.5, 60.25], 3),
-  readouts: state.betas.map((b, i) => B.readout(b, state.rates[i], state.distortions[i])),
-  betas: {json.dumps(betas)}.map(B.formatBeta),
-  hasRender: typeof B.default.render === "function",
-}}));
-""")
-    out = subprocess.run([node, str(harness)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    res = json.loads(out.stdout)
+return {{
+  recons: state.recons.map((s) => M.unpackImages(s)),
+  levels: M.elboLevels(state.rates, state.distortions),
+  levels3: M.elboLevels([1.5, 2.25, 30.0], [80.0, 70.5, 60.25], 3),
+  readouts: state.betas.map((b, i) => M.readout(b, state.rates[i], state.distortions[i])),
+  betas: {json.dumps(betas)}.map(M.formatBeta),
+  hasRender: typeof M.default.render === "function",
+}};""")
     for i in range(3):
         np.testing.assert_array_equal(res["recons"][i], w.recon_images(i).ravel())
     np.testing.assert_allclose(res["levels"], w.levels, rtol=1e-15)

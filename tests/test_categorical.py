@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from vae_core import Batch, fit, log_marginal
 from vae_core.distributions import kl_categorical, kl_categorical_uniform
-from vae_core.models import MODELS, CategoricalVAE
+from vae_core.models import MODELS, CategoricalVAE, ScoreFunctionCategoricalVAE
 from vae_core.schedules import exponential_decay
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -73,9 +73,9 @@ def test_kl_uniform_bad_input():
 N, K, D = 2, 3, 6
 
 
-def tiny(estimator="gumbel", sharpen=6.0, **kw):
+def tiny(cls=CategoricalVAE, sharpen=6.0, **kw):
     torch.manual_seed(0)
-    model = CategoricalVAE(D, N, n_categories=K, estimator=estimator, hidden_dims=(8,), **kw).double()
+    model = cls(D, N, n_categories=K, hidden_dims=(8,), **kw).double()
     with torch.no_grad():   # make q(c|x) far from uniform so that the checks have something to see
         model.encoder[-1].weight.mul_(sharpen)
     return model
@@ -95,7 +95,7 @@ def exact(model, x):
     """Exact log p(x) and exact ELBO by summing over all codes."""
     codes = all_codes()[:, None]                                     # (C, 1, N, K)
     log_px_c = model.log_likelihood(x, codes)                        # (C, B)
-    log_joint = log_px_c + model.prior_log_prob(codes)
+    log_joint = log_px_c + model.prior.log_prob(codes)
     log_px = torch.logsumexp(log_joint, 0)
     log_q = model.posterior_log_prob(codes, model.encode(x))         # (C, B)
     q = log_q.exp()
@@ -115,15 +115,16 @@ def test_enumeration_sanity():
 
 
 def test_reported_elbo_is_unbiased_for_the_exact_discrete_elbo():
-    for estimator, hard in (("gumbel", False), ("gumbel", True), ("score_function", False)):
-        model, x = tiny(estimator, hard=hard), data()
+    for cls, kw in ((CategoricalVAE, dict(hard=False)), (CategoricalVAE, dict(hard=True)),
+                    (ScoreFunctionCategoricalVAE, {})):
+        model, x = tiny(cls, **kw), data()
         with torch.no_grad():
             _, elbo, _ = exact(model, x)
             reps = 4000
             out = model.loss(Batch(x.repeat(reps, 1)), generator=_gen(5))
             draws = out.elbo.view(reps, len(x))
         se = draws.std(0) / math.sqrt(reps)
-        assert ((draws.mean(0) - elbo).abs() < 4 * se + 1e-9).all(), estimator
+        assert ((draws.mean(0) - elbo).abs() < 4 * se + 1e-9).all(), (cls, kw)
 
 
 def test_log_weights_give_the_exact_log_marginal():
@@ -148,7 +149,7 @@ def _flat_grad(model, loss):
 
 def test_score_function_gradient_is_unbiased():
     """With many codes per example the estimator's gradient equals the exact ELBO gradient."""
-    model, x = tiny("score_function"), data(2)
+    model, x = tiny(ScoreFunctionCategoricalVAE), data(2)
     _, elbo, _ = exact(model, x)
     exact_grad = _flat_grad(model, -elbo.mean())
     model.n_samples = 200_000
@@ -158,7 +159,7 @@ def test_score_function_gradient_is_unbiased():
 
 
 def test_score_function_loss_value_is_the_negative_elbo():
-    model, x = tiny("score_function"), data()
+    model, x = tiny(ScoreFunctionCategoricalVAE), data()
     out = model.loss(Batch(x), generator=_gen(9))
     torch.testing.assert_close(out.loss, -out.elbo.mean())
 
@@ -167,7 +168,7 @@ def test_leave_one_out_baseline_reduces_variance_without_bias():
     x = data(2)
     grads = {}
     for baseline in ("loo", None):
-        model = tiny("score_function", baseline=baseline)
+        model = tiny(ScoreFunctionCategoricalVAE, baseline=baseline)
         enc = list(model.encoder.parameters())
         per_call = []
         for i in range(300):
@@ -203,14 +204,14 @@ def test_straight_through_decodes_the_exact_code_and_still_trains_the_encoder():
 
 def test_prior_samples_are_uniform_one_hot_codes():
     model = CategoricalVAE(D, 4, n_categories=5)
-    c = model.prior_sample(20_000, generator=_gen(12))
+    c = model.prior.sample(20_000, generator=_gen(12))
     assert c.shape == (20_000, 4, 5) and (c.sum(-1) == 1).all()
     freq = c.mean(0)                                      # each class 1/5; sd sqrt(.16/20000) = .0028
     assert (freq - 0.2).abs().max() < 0.012
-    torch.testing.assert_close(model.prior_log_prob(c[:3]), torch.full((3,), -4 * math.log(5)))
+    torch.testing.assert_close(model.prior.log_prob(c[:3]), torch.full((3,), -4 * math.log(5)))
     s = model.sample(3, generator=_gen(12))
     assert s.shape == (3, D) and ((s >= 0) & (s <= 1)).all()
-    torch.testing.assert_close(s, model.decode_mean(model.prior_sample(3, generator=_gen(12))))
+    torch.testing.assert_close(s, model.decode_mean(model.prior.sample(3, generator=_gen(12))))
 
 
 def test_fit_anneals_tau_with_the_schedule_and_learns():
@@ -228,23 +229,35 @@ def test_fit_anneals_tau_with_the_schedule_and_learns():
 def test_settings_and_constructor_errors():
     with pytest.raises(ValueError, match="n_categories must be at least 2"):
         CategoricalVAE(D, N, n_categories=1)
-    with pytest.raises(ValueError, match="estimator must be one of"):
-        CategoricalVAE(D, N, estimator="reinforce")
     with pytest.raises(TypeError, match="hard must be True"):
         CategoricalVAE(D, N, hard="yes")
     with pytest.raises(ValueError, match="baseline must be"):
-        CategoricalVAE(D, N, estimator="score_function", baseline="mean")
+        ScoreFunctionCategoricalVAE(D, N, baseline="mean")
     with pytest.raises(ValueError, match="tau must be > 0"):
         CategoricalVAE(D, N, tau=0.0)
-    model = CategoricalVAE(D, N, estimator="score_function")
-    assert model.n_samples == 2
-    with pytest.raises(ValueError, match="leave-one-out baseline needs n_samples >= 2"):
-        model.n_samples = 1
+    model = CategoricalVAE(D, N)
     with pytest.raises(ValueError, match="tau must be > 0"):
         model.tau = -1
     with pytest.raises(ValueError, match=r"codes must have shape \(\.\.\., 2, 10\)"):
         model.decode(torch.zeros(3, 20))
     assert MODELS["CategoricalVAE"] is CategoricalVAE
+    assert MODELS["ScoreFunctionCategoricalVAE"] is ScoreFunctionCategoricalVAE
+
+
+def test_each_estimator_declares_only_its_settings():
+    assert CategoricalVAE.settings == {"tau": 1.0, "n_samples": 1}
+    sf = ScoreFunctionCategoricalVAE(D, N)
+    assert sf.settings == {"n_samples": 2} and sf.n_samples == 2 and not hasattr(sf, "tau")
+    with pytest.raises(ValueError, match="tau"):        # the score function has no temperature
+        fit(sf, data(8).float(), epochs=1, progress=False, schedules={"tau": 0.5})
+    sf.n_samples = 1                                     # the leave-one-out baseline needs two codes
+    with pytest.raises(ValueError, match="n_samples >= 2"):
+        sf.loss(Batch(data(4).float()))
+    plain = ScoreFunctionCategoricalVAE(D, N, baseline=None)
+    plain.n_samples = 1                                  # without a baseline, one code is enough
+    assert torch.isfinite(plain.loss(Batch(data(4).float())).loss)
+    with pytest.raises(ValueError, match="n_samples"):
+        sf.n_samples = 0
 
 
 def test_mean_decoder_is_the_decoder_on_flattened_codes():

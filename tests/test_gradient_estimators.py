@@ -4,8 +4,6 @@ Every mean is compared with a closed-form gradient within a few Monte-Carlo stan
 """
 import json
 import math
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -15,7 +13,6 @@ from scipy import stats
 from vae_core.widgets import gradients as W
 from vae_core import estimators as E
 from vae_core.distributions import gaussian_log_prob
-from vae_core.widgets import esm_source
 
 N_SE = 4.5  # a few standard errors; with ~20 coordinates per test a false alarm is rare (and seeded)
 pytestmark = pytest.mark.usefixtures("one_thread")   # see conftest.py
@@ -356,16 +353,10 @@ def test_explorer_rejects_bad_settings():
     assert sf.shape == rp.shape == (300,)
 
 
-def test_explorer_js_maths_equals_python(tmp_path):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    # the module the browser gets: estimator_explorer.js with widget_common.js inlined
-    (tmp_path / "estimator_explorer.mjs").write_text(esm_source("estimator_explorer.js"), encoding="utf-8")
+def test_explorer_js_maths_equals_python(run_js):
     settings = json.dumps(SETTINGS)
-    (tmp_path / "harness.mjs").write_text(f"""
-import * as X from "./estimator_explorer.mjs";
-const eps = Array.from(X.normals(9, 400));
+    res = run_js("estimator_explorer.js", f"""
+const X = M, eps = Array.from(X.normals(9, 400));
 const out = {{eps, cases: []}};
 for (const [name, mu, sigma, k] of {settings}) {{
   const e = X.estimates(name, mu, sigma, k, 0.5, eps);
@@ -373,11 +364,7 @@ for (const [name, mu, sigma, k] of {settings}) {{
                   best: X.optimalBaseline(name, mu, sigma, k, eps), summary: X.summary(e.sf)}});
 }}
 out.ticks = [X.niceTicks(-1, 1), X.niceTicks(-8.77, 10.2), X.niceTicks(0.001, 0.0042)];
-console.log(JSON.stringify(out));
-""")
-    run = subprocess.run([node, str(tmp_path / "harness.mjs")], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    res = json.loads(run.stdout)
+return out;""")
     eps = W.normals(9, 400)
     np.testing.assert_allclose(res["eps"], eps, rtol=1e-12, atol=1e-12)
     assert res["ticks"] == [[-1, -0.5, 0, 0.5, 1], [-5, 0, 5, 10], [0.001, 0.002, 0.003, 0.004]]

@@ -1,8 +1,6 @@
 """Gumbel noise, the Gumbel-max trick, Gumbel-softmax / Concrete, straight-through, and the widget's JS."""
 import json
 import math
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -13,7 +11,6 @@ from vae_core import estimators as E
 from vae_core import gumbel as G
 from vae_core.widgets import gumbel as W
 from vae_core.widgets.frontend import mulberry32_uniforms
-from vae_core.widgets import esm_source
 
 EULER_GAMMA = 0.5772156649015329
 pytestmark = pytest.mark.usefixtures("one_thread")   # see conftest.py
@@ -276,34 +273,15 @@ def test_widget_rejects_bad_settings():
         W.GumbelSoftmaxExplorer(n_points=0)
 
 
-@pytest.fixture
-def node_module(tmp_path):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    # the module the browser gets: gumbel_explorer.js with widget_common.js inlined
-    (tmp_path / "gumbel_explorer.mjs").write_text(esm_source("gumbel_explorer.js"), encoding="utf-8")
-    return node, tmp_path
-
-
-def run_node(node_module, body: str):
-    node, folder = node_module
-    harness = folder / "harness.mjs"
-    harness.write_text('import * as G from "./gumbel_explorer.mjs";\n' + body)
-    out = subprocess.run([node, str(harness)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def test_js_maths_equals_python(node_module):
+def test_js_maths_equals_python(run_js):
     logits = [0.7, -1.3, 2.1]
     noise = [0.25, -0.4, 1.9]
     taus = [1e-3, 0.05, 0.5, 3.0, 1e3]
-    res = run_node(node_module, f"""
+    res = run_js("gumbel_explorer.js", f"""
 const logits = {json.dumps(logits)}, noise = {json.dumps(noise)}, taus = {json.dumps(taus)};
 const big = [1e4, -1e4, 0];
-const s = G.relaxedSamples([1, 0, -1], 0.3, 5, 200);
-console.log(JSON.stringify({{
+const G = M, s = G.relaxedSamples([1, 0, -1], 0.3, 5, 200);
+return {{
   gs: taus.map((t) => G.gumbelSoftmax(logits, noise, t)),
   big: G.gumbelSoftmax(big, noise, 1e-3),
   u: Array.from(G.uniforms(42, 1000)),
@@ -311,8 +289,7 @@ console.log(JSON.stringify({{
   samples: s.y, hard: Array.from(s.hard),
   summary: G.summarize([1, 0, -1], s),
   xy: G.simplexXY([0.2, 0.3, 0.5], [[0, 0], [1, 0], [0, 1]]),
-}}));
-""")
+}};""")
     lt = torch.tensor(logits, dtype=torch.float64)
     nt = torch.tensor(noise, dtype=torch.float64)
     for tau, js in zip(taus, res["gs"]):
@@ -334,10 +311,9 @@ console.log(JSON.stringify({{
     np.testing.assert_allclose(res["xy"], [0.3, 0.5])
 
 
-def test_js_rejects_non_positive_tau(node_module):
-    res = run_node(node_module, """
+def test_js_rejects_non_positive_tau(run_js):
+    res = run_js("gumbel_explorer.js", """
 let msg = "";
-try { G.gumbelSoftmax([0, 0, 0], [0, 0, 0], 0); } catch (e) { msg = e.message; }
-console.log(JSON.stringify({msg}));
-""")
+try { M.gumbelSoftmax([0, 0, 0], [0, 0, 0], 0); } catch (e) { msg = e.message; }
+return {msg};""")
     assert "tau must be > 0" in res["msg"]

@@ -1,31 +1,11 @@
-"""The Part I explorers: their JavaScript maths (run under node) equals the Python reference."""
+"""The Part I explorers (widgets/part1.py): their JavaScript maths (run under node) equals the Python reference."""
 import json
-import math
-import shutil
-import subprocess
 
 import pytest
-import torch
 import traitlets
 
-from vae_core import toy
+from vae_core import exact
 from vae_core.widgets import ELBOExplorer, KLExplorer
-from vae_core.widgets import esm_source
-
-NODE = shutil.which("node")
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (apt-get install nodejs)")
-
-
-def run_js(tmp_path, module: str, body: str):
-    """Import ``vae_core/widgets/static/<module>`` under node (as the ES module the browser gets, helpers
-    inlined) and print ``body``'s JSON."""
-    (tmp_path / "mod.mjs").write_text(esm_source(module), encoding="utf-8")
-    (tmp_path / "harness.mjs").write_text(
-        f'import * as M from "./mod.mjs";\nconst out = (() => {{ {body} }})();\n'
-        f"console.log(JSON.stringify(out));\n", encoding="utf-8")
-    res = subprocess.run([NODE, str(tmp_path / "harness.mjs")], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
 
 
 ELBO_CASES = [
@@ -35,11 +15,10 @@ ELBO_CASES = [
 ]
 
 
-@needs_node
-def test_elbo_explorer_js_equals_python(tmp_path):
+def test_elbo_explorer_js_equals_python(run_js):
     widgets = [ELBOExplorer(**c) for c in ELBO_CASES]
     js_args = [dict(x=c["x"], w=c["w"], b=c["b"], sigma=c["sigma"], m=c["q_mean"], s=c["q_std"]) for c in ELBO_CASES]
-    out = run_js(tmp_path, "elbo_explorer.js", f"return {json.dumps(js_args)}.map(M.elboTerms);")
+    out = run_js("elbo_explorer.js", f"return {json.dumps(js_args)}.map(M.elboTerms);")
     for w, js in zip(widgets, out):
         py = w.readouts()
         assert set(py) == set(js)
@@ -47,7 +26,7 @@ def test_elbo_explorer_js_equals_python(tmp_path):
             assert js[k] == pytest.approx(py[k], rel=1e-9, abs=1e-9), k
         # the identity holds in the browser too, and the gap vanishes at the posterior
         assert js["elbo"] + js["gap"] == pytest.approx(js["logEvidence"], abs=1e-9)
-    at_post = run_js(tmp_path, "elbo_explorer.js",
+    at_post = run_js("elbo_explorer.js",
                      "const p = M.posterior(2, 1.5, 0, 0.8);"
                      "return M.elboTerms({x: 2, w: 1.5, b: 0, sigma: 0.8, m: p.mean, s: p.std});")
     assert abs(at_post["gap"]) < 1e-12
@@ -60,29 +39,27 @@ KL_CASES = [dict(separation=4.0, weight=0.4, component_std=0.6),
 Q_POINTS = [(0.5, 1.0), (-2.0, 0.4), (3.0, 2.5)]
 
 
-@needs_node
-def test_kl_explorer_js_equals_python(tmp_path):
+def test_kl_explorer_js_equals_python(run_js):
     body = (f"const cases = {json.dumps(KL_CASES)}; const qs = {json.dumps(Q_POINTS)};"
             "return cases.map((c) => { const mix = M.twoModeMixture(c.separation, c.weight, c.component_std);"
             "  return { moments: M.mixtureMoments(mix), negEnt: M.mixtureNegEntropy(mix),"
             "    fwd: qs.map(([m, s]) => M.klForward(mix, m, s)), rev: qs.map(([m, s]) => M.klReverse(mix, m, s)) }; });")
-    out = run_js(tmp_path, "kl_explorer.js", body)
+    out = run_js("kl_explorer.js", body)
     for case, js in zip(KL_CASES, out):
         p = KLExplorer(**case).mixture()
         assert js["moments"]["mean"] == pytest.approx(p.mean().item(), abs=1e-12)
         assert js["moments"]["variance"] == pytest.approx(p.variance().item(), abs=1e-12)
         for (m, s), f, r in zip(Q_POINTS, js["fwd"], js["rev"]):
-            assert f == pytest.approx(toy.kl_forward(p, m, s).item(), abs=1e-9)
-            assert r == pytest.approx(toy.kl_reverse(p, m, s).item(), abs=1e-9)
+            assert f == pytest.approx(exact.kl_forward(p, m, s).item(), abs=1e-9)
+            assert r == pytest.approx(exact.kl_reverse(p, m, s).item(), abs=1e-9)
 
 
-@needs_node
-def test_kl_explorer_js_marks_the_same_optima_as_python(tmp_path):
+def test_kl_explorer_js_marks_the_same_optima_as_python(run_js):
     body = (f"const cases = {json.dumps(KL_CASES)};"
             "const ms = M.linspace(-5, 5, 101), ss = M.logspace(0.1, 4, 61);"
             "return cases.map((c) => { const mix = M.twoModeMixture(c.separation, c.weight, c.component_std);"
             "  const g = M.klGrids(mix, ms, ss); return M.reverseOptima(mix, ms, ss, g.reverse); });")
-    out = run_js(tmp_path, "kl_explorer.js", body)
+    out = run_js("kl_explorer.js", body)
     for case, js in zip(KL_CASES, out):
         py = KLExplorer(**case).readouts()["reverseOptima"]
         assert len(js) == len(py), (case, js, py)

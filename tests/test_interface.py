@@ -248,7 +248,7 @@ def test_cli_errors_exit_2_with_the_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VAE_CORE_DATA", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("VAE_CORE_OFFLINE", "1")
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+    monkeypatch.setattr(data.files, "SYSTEM_DIRS", {})
     assert cli_main(["--data", "fashion-mnist", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err and "fashion-mnist" in err.lower()
@@ -264,7 +264,7 @@ def test_cli_an_option_the_model_lacks_names_the_models_that_have_it(capsys):
     err = capsys.readouterr().err
     assert "--labels is not an option of VAE; it is an option of M2" in err and "--latent-dim" in err
     assert cli_main(["--model", "VAE", "--data", "digits", "--gamma", "3"]) == 2
-    assert "it is an option of BetaVAE, FactorVAE" in capsys.readouterr().err
+    assert "it is an option of CapacityVAE, FactorVAE" in capsys.readouterr().err
     assert cli_main(["--data", "digits", "--no-such-thing", "1"]) == 2
     err = capsys.readouterr().err
     assert "--no-such-thing is not an option of VAE." in err and "Traceback" not in err
@@ -274,7 +274,7 @@ def test_cli_an_option_the_model_lacks_names_the_models_that_have_it(capsys):
     ("VaDE", ["--pretrain-epochs", "--pretrain-lr"]),
     ("M2", ["--labels", "--alpha"]),
     ("FactorVAE", ["--gamma", "--discriminator-lr", "--discriminator-betas", "--discriminator-hidden"]),
-    ("ImplicitPriorVAE", ["--discriminator-lr", "--discriminator-hidden", "--bound-prior"]),
+    ("ImplicitPriorVAE", ["--discriminator-lr", "--discriminator-hidden"]),
 ])
 def test_cli_help_of_each_model_lists_how_its_chapter_trains_it(model, flags, capsys):
     with pytest.raises(SystemExit) as info:

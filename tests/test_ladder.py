@@ -8,7 +8,7 @@ import torch
 from conftest import mc_close
 from vae_core import VAE
 from vae_core.distributions import (gaussian_log_prob, kl_normal_normal, kl_normal_standard,
-                                    precision_weighted, standard_normal_log_prob)
+                                    precision_weighted)
 from vae_core.models import MODELS, Batch, LadderVAE
 from vae_core.objectives import log_mean_exp
 from vae_core.widgets.export import export_mlp, mlp_forward_numpy
@@ -133,7 +133,7 @@ def test_every_layers_kl_is_against_the_top_down_prior(gen, merge):
     mu_q, lv_q = _merge(model, ups[0], mu_p, lv_p)
     z1 = mu_q + (0.5 * lv_q).exp() * torch.randn((S, 7, 4), generator=noise)
     kl1 = kl_normal_normal(mu_q, lv_q, mu_p, lv_p).mean(0)
-    recon = model.log_likelihood(x, z1).mean(0)
+    recon = model.decoder.log_prob(x, z1).mean(0)
     for name, value in (("kl1", kl1), ("kl2", kl2), ("kl3", kl3), ("recon", recon)):
         torch.testing.assert_close(out.terms[name], value)
     torch.testing.assert_close(out.elbo, recon - kl1 - kl2 - kl3)
@@ -156,8 +156,8 @@ def test_per_layer_kl_is_nonnegative_in_expectation_and_mc_agrees_with_analytic(
         torch.testing.assert_close(mc.terms[f"kl{i}"], an.terms[f"kl{i}"], atol=0.03, rtol=0.02)
     # single-draw MC KLs of the bottom layer (independent top-down draws) average to the analytic
     # value, itself averaged over many draws of the layers above (within 4 standard errors)
-    _, log_ratio, _ = model._top_down(x[:1], 20_000, gen, "mc")
-    mc_close(log_ratio[0][:, 0], an.terms["kl1"][0].item())
+    bottom = model.top_down(x[:1], 20_000, gen)[0]
+    mc_close(bottom.log_ratio()[:, 0], an.terms["kl1"][0].item())
 
 
 @pytest.mark.parametrize("merge", [True, False])
@@ -173,7 +173,7 @@ def test_importance_weights_estimate_the_generative_models_log_px(gen, merge):
         for i in (2, 1):
             mu_p, lv_p = model.prior_params(i, z)
             z = mu_p + (0.5 * lv_p).exp() * torch.randn(mu_p.shape, generator=gen)
-        log_px_prior = torch.stack([log_mean_exp(model.log_likelihood(xi, z)) for xi in x])
+        log_px_prior = torch.stack([log_mean_exp(model.decoder.log_prob(xi, z)) for xi in x])
         log_px_is = log_mean_exp(model.log_weights(Batch(x), 20_000, generator=gen))
     torch.testing.assert_close(log_px_is, log_px_prior, atol=0.02, rtol=0)
 
@@ -197,7 +197,7 @@ def test_warm_up_beta_scales_the_kl_of_every_layer_but_not_the_bound(gen):
     torch.testing.assert_close(out.loss, -(out.terms["recon"] - 0.25 * out.terms["kl"]).mean())
     torch.testing.assert_close(out.elbo, out.terms["recon"] - out.terms["kl"])
     torch.testing.assert_close(out.terms["kl"], out.terms["kl1"] + out.terms["kl2"] + out.terms["kl3"])
-    assert set(LadderVAE.settings) == {"beta", "n_samples"}
+    assert set(LadderVAE.settings) == {"beta", "n_samples", "kl_estimator"}
 
 
 def test_mean_decoder_exports_the_top_down_mean_path(gen):
@@ -228,7 +228,8 @@ def test_posteriors_per_layer(gen):
 
 def test_ladder_constructor_checks():
     m = MODELS["LadderVAE"](input_dim=D, latent_dim=2)
-    assert m.n_layers == 2 and m.config["lower_latent_dims"] == [32] and m.config["hidden_dims"] == [256, 256]
+    assert m.n_layers == 2 and m.config["lower_latent_dims"] == [32] and m.config["hidden_dims"] == [256]
+    assert [block[0].out_features for block in m.up] == [256, 256]          # one width for every layer
     with pytest.raises(TypeError, match=r"write \(8,\)"):
         LadderVAE(D, 2, lower_latent_dims=8)
     with pytest.raises(ValueError, match="one width per latent layer"):
@@ -237,5 +238,7 @@ def test_ladder_constructor_checks():
         LadderVAE(D, 2, lower_latent_dims=(4, 0))
     with pytest.raises(TypeError, match="merge must be True"):
         LadderVAE(D, 2, merge="no")
+    with pytest.raises(ValueError, match="kl_estimator must be one of"):
+        _lvae().kl_estimator = "nonsense"
     with pytest.raises(ValueError, match="layer i must be in 1..2"):
         _lvae().prior_params(3, torch.zeros(1, 2))

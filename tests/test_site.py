@@ -1,4 +1,4 @@
-"""Checks of the built website: it loads nothing from other hosts, and its explorer works offline.
+"""Checks of the built website: it loads nothing from other hosts, and every explorer works offline.
 
 The site is read from ``$SITE_DIR`` (default ``_build/html``); ``make test`` builds a quick-mode
 site into ``_build/quick/_build/html`` and points ``SITE_DIR`` there. Without a built site, or
@@ -27,39 +27,14 @@ if not SITE_DIR.is_absolute():
     SITE_DIR = ROOT / SITE_DIR
 REQUIRED = "SITE_DIR" in os.environ           # the test command built the site: do not skip
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-DRIVER = ROOT / "tests" / "browser" / "explorer_check.mjs"
+DRIVER = ROOT / "tests" / "browser" / "site_check.mjs"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-EXPLORER_MARK = "vae_core.widgets.LatentExplorer"   # the explorer's anywidget id, in the saved state
 
 
 def _missing(reason: str):
     if REQUIRED:
         pytest.fail(f"{reason} (SITE_DIR is set, so this check must run)")
     pytest.skip(reason)
-
-
-def drive_widget_pages(site: Path, served_site: str, driver: str, mark: str, what: str) -> dict:
-    """Run ``tests/browser/<driver>`` on every built page whose HTML contains ``mark`` and return its report.
-
-    The driver reads ``{"urls", "url", "screenshot_dir", "chromium"}`` as JSON on stdin and prints a JSON
-    report. A missing page, node, playwright-core or chromium skips locally and fails when SITE_DIR is set.
-    """
-    pages = [p for p in html_pages(site) if mark in p.read_text("utf-8")]
-    if not pages:
-        _missing(f"no page of the built site contains {what}")
-    node = shutil.which("node")
-    if node is None:
-        _missing("node is not installed")
-    if not (ROOT / "node_modules" / "playwright-core").is_dir():
-        _missing("node_modules/playwright-core is missing: run `npm ci`")
-    if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"no chromium at {CHROMIUM}: install Debian's 'chromium' package")
-    urls = [f"{served_site}/{p.relative_to(site).as_posix()}" for p in pages]
-    config = {"urls": urls, "url": urls[0], "screenshot_dir": str(SCREENSHOTS), "chromium": CHROMIUM}
-    proc = subprocess.run([node, str(ROOT / "tests" / "browser" / driver)], input=json.dumps(config),
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert proc.returncode == 0, f"browser driver {driver} failed:\n{proc.stderr[-4000:]}"
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -274,6 +249,82 @@ def served_site(site):
         server.server_close()
 
 
+# Each row: a probe of tests/browser/site_check.mjs, the mark of the pages it drives (a regular expression
+# on the page's HTML: the explorer's anywidget id or input map, saved in the widget state), what the
+# pages show, and what the probe must see. A claim is (kind, snapshot[, snapshot or value]) with the
+# snapshots "start" and one per step of the probe:
+#   drawn a: the first canvas is not blank;     moved a: the step's slider moved;
+#   image a b / same image a b: the first canvas differs / is equal;  every image a b: every canvas differs;
+#   some image a b: at least one canvas differs;  text a b / same text a b: the readout differs / is equal;
+#   text starts a v: the readout starts with v;  count a (selector, n): at least n of selector.
+LATENT = "vae_core.widgets.latent.LatentExplorer"
+SITE_TABLE = {
+    "latent_z": (r'"input_map":\s*"z"', "a LatentExplorer of z (chapters 0, 6, 8, 15)", [
+        ("count", "start", (".vae-le-slider", 1)), ("drawn", "start"), ("moved", "slider"),
+        ("image", "start", "slider"), ("text", "start", "slider"), ("image", "slider", "random"),
+        ("same image", "start", "reset"), ("same text", "start", "reset")]),
+    "latent_label": (r'"input_map":\s*"z\+label"', "a LatentExplorer of [z, onehot(y)] (chapter 10)", [
+        ("count", "start", (".vae-le-choice", 2)), ("count", "start", (".vae-le-thumb", 2)),
+        ("count", "start", (".vae-le-slider", 1)), ("drawn", "start"), ("image", "start", "class"),
+        ("text", "start", "class"), ("moved", "slider"), ("image", "class", "slider"), ("text", "class", "slider"),
+        ("image", "slider", "style"), ("same image", "start", "reset")]),
+    "latent_codes": (r'"input_map":\s*"codes"', "a LatentExplorer of categorical codes (chapter 12)", [
+        ("count", "start", (".vae-le-cell", 4)), ("count", "start", (".vae-le-thumb", 2)), ("drawn", "start"),
+        ("text starts", "cell", "c = (3,"), ("text starts", "thumb", "c = (2,"), ("image", "cell", "thumb"),
+        # the thumbnail of class 2 sets exactly what clicking class 2 of that variable sets
+        ("same image", "thumb", "cell2"), ("same text", "thumb", "cell2"), ("text", "cell2", "random"), ("same image", "start", "reset"), ("same text", "start", "reset")]),
+    "latent_cluster": (r'"input_map":\s*"cluster"', "a LatentExplorer of clusters (chapter 13)", [
+        ("count", "start", (".vae-le-choice", 2)), ("count", "start", (".vae-le-slider", 1)), ("drawn", "start"),
+        ("image", "start", "cluster"), ("text", "start", "cluster"), ("moved", "slider"),
+        ("image", "cluster", "slider"), ("same image", "cluster", "reset")]),
+    "beta": (r"vae_core\.widgets\.precomputed\.BetaExplorer", "a BetaExplorer (chapter 9)", [
+        ("drawn", "start"), ("moved", "slider"), ("every image", "start", "slider"), ("text", "start", "slider")]),
+    "bound": (r"vae_core\.widgets\.precomputed\.BoundExplorer", "a BoundExplorer (chapter 11)", [
+        ("drawn", "start"), ("moved", "slider"), ("image", "start", "slider"), ("text", "start", "slider"),
+        ("bound climbs with k", "start", "slider")]),
+    "traversal": (r"vae_core\.widgets\.precomputed\.TraversalExplorer", "a TraversalExplorer (chapter 14)", [
+        ("count", "start", ("canvas.vae-tr-canvas", 2)), ("moved", "slider"), ("some image", "start", "slider"),
+        ("text", "start", "slider")]),
+    "elbo": (r"vae_core\.widgets\.part1\.ELBOExplorer", "an ELBOExplorer (chapter 2)", [
+        ("drawn", "start"), ("moved", "slider"), ("image", "start", "slider"), ("text", "start", "slider")]),
+    "kl": (r"vae_core\.widgets\.part1\.KLExplorer", "a KLExplorer (chapter 3)", [
+        ("drawn", "start"), ("moved", "slider"), ("some image", "start", "slider"), ("text", "start", "slider")]),
+    "estimator": (r"vae_core\.widgets\.gradients\.EstimatorExplorer", "an EstimatorExplorer (chapter 4)", [
+        ("drawn", "start"), ("moved", "slider"), ("image", "start", "slider"), ("text", "start", "slider")]),
+    "gumbel": (r"vae_core\.widgets\.gumbel\.GumbelSoftmaxExplorer", "a GumbelSoftmaxExplorer (chapter 5)", [
+        ("drawn", "start"), ("moved", "slider"), ("image", "start", "slider"), ("text", "start", "slider")]),
+}
+
+
+def _claim(result: dict, kind: str, a: str, b=None) -> str | None:
+    """None if the claim holds on the probe's result, else what went wrong."""
+    snaps = result["snapshots"]
+    if kind == "moved":
+        return None if result["actions"][a].get("moved") else f"the slider of step {a!r} did not move"
+    if result["actions"].get(a, {}).get("missing") or (isinstance(b, str) and result["actions"].get(b, {}).get("missing")):
+        return f"the control of step {a if result['actions'].get(a, {}).get('missing') else b!r} is missing"
+    first = lambda s: snaps[s]["canvases"][0]   # noqa: E731
+    if kind == "drawn":
+        return None if first(a)["max"] > first(a)["min"] else f"the canvas is blank at {a!r}"
+    if kind == "count":
+        selector, n = b
+        return None if snaps[a]["counts"][selector] >= n else f"{snaps[a]['counts'][selector]} of {selector}, expected >= {n}"
+    if kind == "text starts":
+        return None if (snaps[a]["text"] or "").startswith(b) else f"readout {snaps[a]['text']!r} after {a!r}, expected {b}..."
+    if kind == "bound climbs with k":   # the readout "L_k at k = K: B nats" before and after: K and B move together
+        (k0, b0), (k1, b1) = (map(float, re.match(r"L_k at k = (\d+): (-?[\d.]+)", snaps[s]["text"] or "").groups())
+                              for s in (a, b))
+        return None if k1 != k0 and (k1 - k0) * (b1 - b0) > 0 else f"k {k0:g} -> {k1:g} but L_k {b0} -> {b1}"
+    differ = [x["hash"] != y["hash"] for x, y in zip(snaps[a]["canvases"], snaps[b]["canvases"])]
+    ok = {"image": differ[0], "same image": not differ[0], "every image": all(differ), "some image": any(differ),
+          "text": snaps[a]["text"] != snaps[b]["text"], "same text": snaps[a]["text"] == snaps[b]["text"]}[kind]
+    return None if ok else f"{kind!r} from {a!r} to {b!r} does not hold (readouts {snaps[a]['text']!r}, {snaps[b]['text']!r})"
+
+
+def _pages_with(site: Path, pattern: str) -> list[Path]:
+    return [p for p in html_pages(site) if re.search(pattern, p.read_text("utf-8"))]
+
+
 @pytest.fixture(scope="module")
 def browser_report(site, served_site):
     node = shutil.which("node")
@@ -283,18 +334,15 @@ def browser_report(site, served_site):
         _missing("node_modules/playwright-core is missing: run `npm ci`")
     if not os.access(CHROMIUM, os.X_OK):
         _missing(f"no chromium at {CHROMIUM}: install Debian's 'chromium' package")
-    explorer_pages = [p for p in html_pages(site) if EXPLORER_MARK in p.read_text("utf-8")]
-    if not explorer_pages:
-        _missing("no page of the built site contains a LatentExplorer")
-    rel = lambda p: p.relative_to(site).as_posix()   # noqa: E731
+    url = lambda p: f"{served_site}/{p.relative_to(site).as_posix()}"   # noqa: E731
     config = {
-        "explorer_urls": [f"{served_site}/{rel(p)}" for p in explorer_pages],
-        "page_urls": [f"{served_site}/{rel(p)}" for p in html_pages(site)],
+        "probes": {name: [url(p) for p in _pages_with(site, mark)] for name, (mark, _, _) in SITE_TABLE.items()},
+        "page_urls": [url(p) for p in html_pages(site)],
         "screenshot_dir": str(SCREENSHOTS),
         "chromium": CHROMIUM,
     }
     proc = subprocess.run([node, str(DRIVER)], input=json.dumps(config), capture_output=True, text=True,
-                          timeout=540, cwd=ROOT)
+                          timeout=900, cwd=ROOT)
     assert proc.returncode == 0, f"browser driver failed:\n{proc.stderr[-4000:]}"
     report = json.loads(proc.stdout)
     (SCREENSHOTS / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -323,23 +371,16 @@ def test_browser_renders_math_offline(browser_report):
 
 
 @pytest.mark.browser
-def test_browser_explorer_draws_and_answers_the_slider(browser_report):
-    """On every page that shows a LatentExplorer: it draws, a dragged slider redraws it, the
-    buttons work. (The first explorer of each page is driven.)"""
-    assert len(browser_report["explorers"]) >= 1
-    for ex in browser_report["explorers"]:
-        _check_explorer(ex, browser_report)
+@pytest.mark.parametrize("probe", list(SITE_TABLE))
+def test_browser_explorer_answers_the_reader(browser_report, probe):
+    """On every page that shows the explorer, its first one draws, and each control changes the picture."""
+    mark, what, claims = SITE_TABLE[probe]
+    results = browser_report["probes"][probe]
+    if not results:
+        _missing(f"no page of the built site contains {what}")
+    for result in results:
+        assert result["rendered"], f"{result['url']}: {what} did not render: {result.get('error')}"
+        failed = [msg for claim in claims if (msg := _claim(result, *claim))]
+        assert not failed, f"{result['url']}, {what}: " + "; ".join(failed)
     for shot in browser_report["screenshots"]:
-        assert Path(shot if Path(shot).is_absolute() else ROOT / shot).is_file()
-
-
-def _check_explorer(ex, browser_report):
-    assert ex["rendered"], f"{ex['url']}: the explorer did not render: {ex.get('error')}\n{browser_report['console_errors']}"
-    assert ex["sliders"] >= 1 and all(re.fullmatch(r"z\[\d+\]", s) for s in ex["slider_labels"])
-    before, after = ex["before"], ex["after"]
-    assert before["max"] > before["min"], "the canvas is blank"
-    assert ex["value_after"] != ex["value_before"], "the slider did not move"
-    assert ex["pixels_changed"], f"{ex['url']}: moving the slider did not change the image"
-    assert ex["label_after"] != ex["label_before"]
-    assert ex["after_sample"]["hash"] != after["hash"] or ex["after_sample"]["mean"] != after["mean"]
-    assert ex["reset_restores"], f"{ex['url']}: reset did not bring back the first image"
+        assert Path(shot).is_file()

@@ -1,19 +1,15 @@
 """The traversal explorer (chapter 14): the pictures it carries are the models' decodings, and the
 browser's JavaScript reads back exactly those pictures."""
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from vae_core.models import FactorVAE, LadderVAE, VAE
-from vae_core.widgets.frontend import esm_source
-from vae_core.widgets.traversal import TraversalExplorer, traversal_images
+from vae_core.widgets import TraversalExplorer
+from vae_core.widgets.precomputed import traversal_images
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -65,18 +61,15 @@ def test_bad_arguments():
         TraversalExplorer(good, [0.0, 1.0, 2.0], (2, 2), index=3)
 
 
-def test_javascript_reads_back_the_same_pictures():
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: the explorer's JavaScript cannot be run")
+def test_javascript_reads_back_the_same_pictures(run_js):
     w = TraversalExplorer.from_models(_models(), image_shape=(4, 4), n_values=7)
     queries = [[0, 0], [1, 6], [2, 3]]
-    payload = {"esm": esm_source("traversal_explorer.js"), "panel": w.panels[0], "n_values": 7, "pixels": 16,
-               "queries": queries}
-    proc = subprocess.run([node, str(ROOT / "tests" / "js" / "traversal_frames.mjs")], input=json.dumps(payload),
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = run_js("traversal_explorer.js", f"""
+const bytes = M.unpackU8({json.dumps(w.panels[0]["images"])});
+let outOfRange = null;
+try {{ M.frame(bytes, 0, 7, 7, 16); }} catch (err) {{ outOfRange = err.message; }}
+return {{ frames: {json.dumps(queries)}.map(([row, index]) => M.frame(bytes, row, index, 7, 16)), outOfRange,
+         hasRender: typeof M.default.render === "function" }};""")
     assert out["hasRender"] and "no picture" in out["outOfRange"]
     for (row, index), got in zip(queries, out["frames"]):
         np.testing.assert_array_equal(np.array(got), w.image(0, row, index))

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vae_core import fit
+from vae_core.train import Autoencoder, pretrain_vade
 from vae_core.distributions import gaussian_log_prob, standard_normal_log_prob
 from vae_core.evaluate import cluster_accuracy
 from vae_core.models import VAE, Batch, VaDE
@@ -29,9 +30,9 @@ def _binary(n=64, seed=0):
 
 def _set_prior(m, logits, means, logvars):
     with torch.no_grad():
-        m.pi_logits.copy_(torch.as_tensor(logits, dtype=torch.float32))
-        m.cluster_means.copy_(torch.as_tensor(means, dtype=torch.float32))
-        m._cluster_logvars.copy_(torch.as_tensor(logvars, dtype=torch.float32))
+        m.prior.logits.copy_(torch.as_tensor(logits, dtype=torch.float32))
+        m.prior.means.copy_(torch.as_tensor(means, dtype=torch.float32))
+        m.prior._logvars.copy_(torch.as_tensor(logvars, dtype=torch.float32))   # before the soft clamp
 
 
 # ------------------------------------------------------------------------ the prior
@@ -40,10 +41,10 @@ def test_pi_stays_on_the_simplex_whatever_the_logits():
     m = _model()
     _set_prior(m, [50.0, -40.0, 3.0, 0.0], torch.randn(4, d), torch.zeros(4, d))
     assert (m.pi >= 0).all() and m.pi.sum().item() == pytest.approx(1.0, abs=1e-6)
-    opt = torch.optim.SGD([m.pi_logits], lr=10.0)
+    opt = torch.optim.SGD([m.prior.logits], lr=10.0)
     for _ in range(5):   # large steps on the logits cannot leave the simplex
         opt.zero_grad()
-        (-m.log_pi[1]).backward()
+        (-m.prior.log_weights[1]).backward()
         opt.step()
         assert (m.pi >= 0).all() and m.pi.sum().item() == pytest.approx(1.0, abs=1e-6)
 
@@ -54,12 +55,12 @@ def test_mixture_prior_is_the_log_of_the_weighted_sum_of_densities():
     z = torch.randn(7, 5, d, dtype=torch.float64)
     dens = sum(m.pi[c] * torch.exp(gaussian_log_prob(z, m.cluster_means[c], m.cluster_logvars[c]))
                for c in range(4))
-    torch.testing.assert_close(m.prior_log_prob(z), torch.log(dens))
+    torch.testing.assert_close(m.prior.log_prob(z), torch.log(dens))
     # and it is a density: it integrates to one on a 1-D mixture (grid sum)
     m1 = VaDE(D, 1, n_clusters=3, hidden_dims=(4,)).double()
     _set_prior(m1, [0.0, 1.0, -1.0], [[-3.0], [0.0], [4.0]], [[-1.0], [0.5], [0.0]])
     grid = torch.linspace(-20, 20, 40001, dtype=torch.float64).unsqueeze(-1)
-    mass = torch.exp(m1.prior_log_prob(grid)).sum() * (grid[1, 0] - grid[0, 0])
+    mass = torch.exp(m1.prior.log_prob(grid)).sum() * (grid[1, 0] - grid[0, 0])
     assert mass.item() == pytest.approx(1.0, abs=1e-6)
 
 
@@ -72,7 +73,7 @@ def test_responsibilities_are_bayes_rule_and_sum_to_one():
     gamma = m.responsibilities(z)
     torch.testing.assert_close(gamma, joint / joint.sum(-1, keepdim=True))
     torch.testing.assert_close(gamma.sum(-1), torch.ones(50, dtype=torch.float64))
-    torch.testing.assert_close(torch.logsumexp(m.log_responsibilities(z), -1), torch.zeros(50, dtype=torch.float64))
+    torch.testing.assert_close(torch.logsumexp(m.prior.log_responsibilities(z), -1), torch.zeros(50, dtype=torch.float64))
 
 
 def test_responsibilities_stay_finite_far_from_every_cluster():
@@ -80,7 +81,7 @@ def test_responsibilities_stay_finite_far_from_every_cluster():
     m = _model()
     _set_prior(m, torch.zeros(4), [[0.0] * d, [1.0] * d, [2.0] * d, [3.0] * d], torch.full((4, d), -4.0))
     z = torch.full((2, d), 200.0)
-    naive = torch.exp(m.log_joint_prior(z))
+    naive = torch.exp(m.prior.log_joint(z))
     assert (naive == 0).all()                      # every density underflows in float32
     gamma = m.responsibilities(z)
     assert torch.isfinite(gamma).all() and torch.allclose(gamma.sum(-1), torch.ones(2))
@@ -102,7 +103,7 @@ def test_one_cluster_at_the_standard_normal_gives_the_vae_elbo():
     torch.testing.assert_close(vade.loss(Batch(x), generator=torch.Generator().manual_seed(2)).elbo,
                                vae.loss(Batch(x), generator=torch.Generator().manual_seed(2)).elbo)
     z = torch.randn(4, 9, d)
-    torch.testing.assert_close(vade.prior_log_prob(z), standard_normal_log_prob(z))
+    torch.testing.assert_close(vade.prior.log_prob(z), standard_normal_log_prob(z))
     torch.testing.assert_close(vade.log_weights(Batch(x), 5, generator=torch.Generator().manual_seed(3)),
                                vae.log_weights(Batch(x), 5, generator=torch.Generator().manual_seed(3)))
 
@@ -112,16 +113,16 @@ def test_closed_form_kl_equals_the_monte_carlo_definition():
     m = _model(seed=1).double()
     _set_prior(m, [0.3, -1.0, 0.5, 0.0], torch.randn(4, d), 0.5 * torch.randn(4, d))
     x = _binary(6).double()
-    t = m.elbo_terms(x, generator=torch.Generator().manual_seed(4))
+    t = m.terms(x, generator=torch.Generator().manual_seed(4))
     gamma = t["gamma"]
     torch.testing.assert_close(gamma.sum(-1), torch.ones(6, dtype=torch.float64))
     with torch.no_grad():
-        mu, logvar = m.encode(x)
+        mu, logvar = m.encoder(x)
         L = 200_000
         z = mu + torch.exp(0.5 * logvar) * torch.randn(L, *mu.shape, dtype=torch.float64,
                                                        generator=torch.Generator().manual_seed(5))
         log_q_z = gaussian_log_prob(z, mu, logvar)                            # (L, B)
-        log_p_zc = m.log_joint_prior(z)                                       # (L, B, K): log p(c) + log p(z|c)
+        log_p_zc = m.prior.log_joint(z)                                       # (L, B, K): log p(c) + log p(z|c)
         per_sample = log_q_z + (gamma * (gamma.log() - log_p_zc)).sum(-1)     # exact sum over c
     mc, se = per_sample.mean(0), per_sample.std(0) / math.sqrt(L)
     assert ((mc - t["kl"]).abs() < 5 * se + 1e-6).all(), (mc, t["kl"], se)
@@ -144,19 +145,19 @@ def test_elbo_is_below_the_bound_with_c_summed_out():
     assert gap.mean() > 0
 
 
-def test_autoencoder_stage_trains_the_reconstruction_at_the_mean():
+def test_autoencoder_trains_the_reconstruction_at_the_mean_and_reports_the_bound():
     m = _model()
     x = _binary(10)
-    m.stage = "autoencoder"
-    out = m.loss(Batch(x), generator=torch.Generator().manual_seed(0))
-    mu, _ = m.encode(x)
+    ae = Autoencoder(m)
+    out = ae.loss(Batch(x), generator=torch.Generator().manual_seed(0))
+    mu, _ = m.encoder(x)
     torch.testing.assert_close(out.loss, -m.log_likelihood(x, mu).mean())
     assert out.elbo.shape == (10,) and {"recon", "kl", "ae_recon"} <= set(out.terms)
+    torch.testing.assert_close(out.elbo, m.loss(Batch(x), generator=torch.Generator().manual_seed(0)).elbo)
     out.loss.backward()
-    assert m.pi_logits.grad is None and m.cluster_means.grad is None   # the prior is not trained here
-    m.stage = "pretrain"
-    with pytest.raises(ValueError, match="stage must be one of"):
-        m.loss(Batch(x))
+    assert m.prior.logits.grad is None and m.prior.means.grad is None   # the prior is not trained here
+    trained = {id(p) for p in ae.parameter_groups()["model"]}
+    assert trained == {id(p) for p in [*m.encoder.parameters(), *m.decoder.parameters()]}
 
 
 # ------------------------------------------------------------------------ initialisation and clustering
@@ -185,14 +186,14 @@ def test_init_mixture_copies_a_fitted_gaussian_mixture():
 def test_samples_of_one_cluster_follow_that_cluster():
     m = _model()
     _set_prior(m, torch.zeros(4), 3 * torch.randn(4, d), torch.tensor([[-2.0, 0.0, 1.0]] * 4))
-    z, c = m.sample_latent(20_000, cluster=2, generator=torch.Generator().manual_seed(0))
+    z, c = m.prior.sample_with_components(20_000, component=2, generator=torch.Generator().manual_seed(0))
     assert (c == 2).all()
     torch.testing.assert_close(z.mean(0), m.cluster_means[2].detach(), atol=0.05, rtol=0)
     torch.testing.assert_close(z.std(0), torch.exp(0.5 * m.cluster_logvars[2]).detach(), atol=0.05, rtol=0)
-    _, c = m.sample_latent(20_000, generator=torch.Generator().manual_seed(1))   # clusters drawn from pi
+    _, c = m.prior.sample_with_components(20_000, generator=torch.Generator().manual_seed(1))   # clusters drawn from pi
     torch.testing.assert_close(torch.bincount(c, minlength=4) / 20_000., m.pi.detach(), atol=0.02, rtol=0)
     assert m.sample(3, cluster=1).shape == (3, D)
-    with pytest.raises(ValueError, match="cluster must be"):
+    with pytest.raises(ValueError, match="component must be"):
         m.sample(3, cluster=4)
     with pytest.raises(ValueError, match="not conditional"):
         m.sample(3, y=torch.zeros(3, dtype=torch.long))
@@ -207,14 +208,14 @@ def test_pretrain_then_fit_recovers_separated_groups():
     x = (protos[y] + (torch.rand(400, D, generator=g) < 0.05).float()) % 2
     torch.manual_seed(0)
     m = VaDE(D, 2, n_clusters=4, hidden_dims=(32,))
-    history, gmm = m.pretrain(x, epochs=30, batch_size=50, lr=3e-3, seed=0)
+    history, gmm = pretrain_vade(m, x, epochs=30, batch_size=50, lr=3e-3, seed=0)
     assert "ae_recon" in history.terms and history.terms["ae_recon"][-1] > history.terms["ae_recon"][0]
     assert cluster_accuracy(y, gmm.predict(m.encode_means(x).numpy())) > 0.95
     # the encoder's variance head starts at 1 % of the mixture's mean variance, for every input
-    _, logvar = m.encode(x)
+    _, logvar = m.encoder(x)
     torch.testing.assert_close(logvar, torch.full_like(logvar, math.log(0.01 * m.cluster_logvars.exp().mean().item())))
     fit(m, x, epochs=10, batch_size=50, lr=1e-3, progress=False)
-    assert m.stage == "vade" and cluster_accuracy(y, m.cluster(x)) > 0.95
+    assert cluster_accuracy(y, m.cluster(x)) > 0.95
     with pytest.raises(ValueError, match="variance must be"):
         m.reset_encoder_variance(0.0)
 
@@ -226,6 +227,8 @@ def test_constructor_and_kl_mode_errors():
         VaDE(D, d, n_clusters=2.5)
     with pytest.raises(ValueError, match="kl must be 'analytic'"):
         _model().elbo(_binary(4), kl="mc")
+    with pytest.raises(ValueError, match="no setting 'kl_estimator'"):      # the KLs are in closed form
+        fit(_model(), _binary(4), epochs=1, kl="mc", progress=False)
 
 
 # ------------------------------------------------------------------------ cluster accuracy

@@ -15,14 +15,14 @@ III      6  AEVB, the VAE                            ``nets`` (decoders), ``prio
                                                      ``models.vae``, ``train``, ``check`` (self-checks)
 III      7  reproducing the paper                    ``paper`` (Fig. 2, gradient moments), ``models.wake_sleep``
 III      8  evaluating and diagnosing                ``evaluate``, ``diagnostics``, ``models.free_bits``
-IV       9  β-VAE                                    ``models.beta_vae``
+IV       9  β-VAE                                    ``models.beta_vae``, ``linear_theory`` (exact β-VAE)
 IV       10 conditional and semi-supervised VAEs     ``models.cvae``, ``models.m2``
-IV       11 IWAE                                     ``models.iwae``, ``objectives.iwae_bound``
+IV       11 IWAE                                     ``models.iwae``, ``objectives.iwae_bound``, ``linear_theory``
 IV       12 categorical VAE                          ``models.categorical``
 IV       13 VaDE                                     ``models.vade`` (``priors.GaussianMixture``)
 IV       14 implicit priors, FactorVAE               ``models.implicit_prior``, ``models.factor_vae``,
                                                      ``data.shapes``, ``evaluate.mutual_information_gap``
-IV       15 Ladder VAE                               ``models.ladder``
+IV       15 Ladder VAE                               ``models.ladder``, ``linear_theory`` (exact hierarchy)
 =======  ==========================================  ==========================================================
 
 Everywhere: ``data`` (data sets, minibatches), ``checkpoint``, ``schedules`` (warm-up, annealing),
@@ -36,8 +36,9 @@ from importlib import metadata
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluating, log_marginal, mean_elbo
-from .models import (CVAE, IWAE, M2, MODELS, Batch, BetaVAE, CategoricalVAE, FactorVAE, FreeBitsVAE,
-                     ImplicitPriorVAE, LadderVAE, LatentVariableModel, Output, VaDE, VAE, WakeSleepVAE)
+from .models import (CVAE, IWAE, M2, MODELS, Batch, CapacityVAE, CategoricalVAE, FactorVAE, FreeBitsVAE,
+                     ImplicitPriorVAE, LadderVAE, LatentVariableModel, Output, RateConstrainedVAE,
+                     ScoreFunctionCategoricalVAE, VaDE, VAE, WakeSleepVAE)
 from .schedules import linear_warmup
 from .train import History, fit
 
@@ -48,10 +49,11 @@ except metadata.PackageNotFoundError:  # run from a source tree that was never i
 
 #: the submodules, imported on first use as attributes (``vae_core.exact``, ``vae_core.widgets``, ...).
 SUBMODULES = ("check", "checkpoint", "data", "diagnostics", "distributions", "estimators", "evaluate", "exact",
-              "gumbel", "models", "nets", "notebook", "objectives", "paper", "plots", "schedules",
+              "gumbel", "linear_theory", "models", "nets", "notebook", "objectives", "paper", "plots", "schedules",
               "train", "widgets")
 
-__all__ = ["MODELS", "VAE", "FreeBitsVAE", "WakeSleepVAE", "BetaVAE", "CVAE", "M2", "IWAE", "CategoricalVAE", "VaDE",
+__all__ = ["MODELS", "VAE", "FreeBitsVAE", "WakeSleepVAE", "CapacityVAE", "RateConstrainedVAE", "CVAE", "M2",
+           "IWAE", "CategoricalVAE", "ScoreFunctionCategoricalVAE", "VaDE",
            "ImplicitPriorVAE", "FactorVAE", "LadderVAE", "Batch", "Output", "LatentVariableModel", "fit", "History",
            "linear_warmup", "evaluating", "mean_elbo", "log_marginal", "save_checkpoint", "load_checkpoint",
            *SUBMODULES]

@@ -5,8 +5,8 @@ Every keyword argument of the chosen model's constructor becomes an option (``--
 ``python -m vae_core --model NAME --help`` lists them. Models are trained as their chapters train
 them, by what the model can do (never by its name):
 
-* a model with a ``pretrain`` step (VaDE) runs it first: ``--pretrain-epochs E`` (default 10; 0 skips
-  it) and ``--pretrain-lr`` (default 3e-3, chapter 13's);
+* a model with a pretraining step in ``vae_core.train.PRETRAINING`` (VaDE) runs it first:
+  ``--pretrain-epochs E`` (default 10; 0 skips it) and ``--pretrain-lr`` (default 3e-3, chapter 13's);
 * a semi-supervised model (M2) keeps ``--labels N`` labels (N / classes per class, the rest
   unlabelled); its ``--alpha`` then defaults to the paper's 0.1 N_train / N per labelled image.
 
@@ -28,7 +28,7 @@ from . import data
 from .checkpoint import save_checkpoint
 from .models import MODELS
 from .schedules import linear_warmup
-from .train import fit
+from .train import PRETRAINING, fit
 
 _FIXED = ("self", "input_dim", "latent_dim")
 PROG = "python -m vae_core"
@@ -65,7 +65,7 @@ def _plain(text: str) -> str:
 
 
 def _has_pretrain(cls) -> bool:
-    return callable(getattr(cls, "pretrain", None))
+    return cls.__name__ in PRETRAINING
 
 
 def _add_option(group, name: str, default, text: str = "") -> None:
@@ -198,8 +198,8 @@ def main(argv=None) -> int:
         return 2
     try:
         if pretrain_epochs:
-            pre = model.pretrain(train, epochs=pretrain_epochs, batch_size=args.batch_size, lr=args.pretrain_lr,
-                                 seed=args.seed, device=args.device)
+            pre = PRETRAINING[type(model).__name__](model, train, epochs=pretrain_epochs, batch_size=args.batch_size,
+                                                    lr=args.pretrain_lr, seed=args.seed, device=args.device)
             history = pre[0] if isinstance(pre, tuple) else pre
             print(f"pretrained for {pretrain_epochs} epochs ({sum(history.seconds):.1f} s)")
         hist = fit(model, train, test, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

@@ -282,3 +282,59 @@ def _labelled_batches(x, y, batch_size, generator):
     if y is None:
         return ((xb, None) for xb in minibatches(x, batch_size, generator=generator))
     return minibatches(x, batch_size, generator=generator, y=y)
+
+
+# --------------------------------------------------------------------------- pretraining (VaDE, chapter 13)
+
+from .models.base import LatentVariableModel, Output, parameters_of  # noqa: E402  (used by this section only)
+
+
+class Autoencoder(LatentVariableModel):
+    r"""A VAE's encoder mean and decoder as a deterministic autoencoder, for :func:`fit`: the loss is
+    :math:`-\log p_\theta(x \mid z = \mu_\phi(x))`, no sampling, no prior. The wrapped model's own bound
+    (``model.loss(batch).elbo``, with its terms) is reported, not trained; ``terms["ae_recon"]`` is
+    :math:`\log p_\theta(x \mid z = \mu_\phi(x))`. Only the encoder and decoder are trained."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.input_dim, self.latent_dim = model.input_dim, model.latent_dim
+
+    def parameter_groups(self) -> dict:
+        return {"model": parameters_of(self.model.encoder, self.model.decoder)}
+
+    def loss(self, batch, generator: torch.Generator | None = None) -> Output:
+        x = self.as_batch(batch).x
+        ae_recon = self.model.decoder.log_prob(x, self.model.encoder(x)[0])           # log p(x | z = mu(x))
+        with torch.no_grad():
+            out = self.model.loss(batch, generator)                                     # reported only
+        return Output(loss=-ae_recon.mean(), elbo=out.elbo, terms={**out.terms, "ae_recon": ae_recon})
+
+
+def pretrain_vade(model, train, epochs: int = 10, batch_size: int = 100, lr: float = 1e-3, seed: int = 0,
+                  progress: bool = False, codes_from=None, encoder_variance: float | None = 0.01, **fit_kwargs):
+    """The paper's initialisation of a :class:`~vae_core.models.vade.VaDE` (Jiang et al., 2017).
+
+    Train its encoder and decoder as an :class:`Autoencoder` (with :func:`fit`; ``fit_kwargs`` such as
+    ``device`` go to it), fit a Gaussian mixture to the codes of ``codes_from`` (default: the training
+    images) and copy it into the prior (:meth:`~vae_core.models.vade.VaDE.init_mixture`). Last, the
+    encoder's variance head, which the autoencoder does not train, is set to ``encoder_variance`` times
+    the mixture's mean variance (:meth:`~vae_core.models.vade.VaDE.reset_encoder_variance`; ``None``
+    leaves it as it is).
+
+    Returns ``(history, gmm)``: the autoencoder's :class:`History` and the fitted scikit-learn mixture.
+    """
+    train = as_dataset(train, "train")
+    history = fit(Autoencoder(model), train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                  progress=progress, **fit_kwargs)
+    x = train.x if codes_from is None else codes_from
+    gmm = model.init_mixture(model.encode_means(x.to(model.prior.means.device)).cpu(), seed=seed)
+    if encoder_variance is not None:
+        model.reset_encoder_variance(encoder_variance * model.cluster_logvars.detach().exp().mean().item())
+    return history, gmm
+
+
+#: the models that have a pretraining step, by name, and the function that runs it (``--pretrain-epochs``).
+PRETRAINING = {"VaDE": pretrain_vade}
+
+__all__ += ["Autoencoder", "pretrain_vade", "PRETRAINING"]

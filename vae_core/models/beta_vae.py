@@ -1,4 +1,4 @@
-r"""The β-VAE and its constrained forms: the ELBO's KL weight read as a Lagrange multiplier.
+r"""The β-VAE read as a Lagrangian (chapter 9), and the two models that set the rate instead of β.
 
 Maximise the expected reconstruction subject to a budget on the rate,
 
@@ -7,25 +7,25 @@ Maximise the expected reconstruction subject to a budget on the rate,
 
 Its Lagrangian is :math:`\mathbb E[\log p_\theta(x|z)] - \beta (R - \varepsilon)` with
 :math:`\beta \ge 0`: for a fixed multiplier this is, up to the constant :math:`\beta\varepsilon`,
-the β-VAE objective of Higgins et al. (2017), and :math:`\beta = 1` is the ELBO. Three ways to train:
+the β-VAE objective of Higgins et al. (2017), and :math:`\beta = 1` is the ELBO. The β-VAE with a
+fixed (or scheduled) β is the :class:`~vae_core.models.vae.VAE` itself, whose ``beta`` is a setting
+(``model.beta = 4``, or ``fit(..., beta=4)``). This module holds the two ways to fix the rate instead:
 
-* ``objective="beta"`` — a fixed (or scheduled) :math:`\beta`: loss ``-mean(recon - beta * kl)``;
-* ``objective="capacity"`` — Burgess et al. (2018): loss ``-(mean(recon) - gamma * |mean(kl) - C|)``
+* :class:`CapacityVAE` -- Burgess et al. (2018): loss ``-(mean(recon) - gamma * |mean(kl) - C|)``
   with the capacity :math:`C` raised by a schedule (``fit(schedules={"capacity": linear_ramp(0, 25, E)})``);
-* ``objective="rate"`` — the constrained problem itself: :math:`\beta` is the multiplier and is
-  learned by dual ascent towards ``target_rate`` (in the spirit of GECO, Rezende & Viola 2018,
-  which constrains the reconstruction instead). After every training batch, without gradient,
+* :class:`RateConstrainedVAE` -- the constrained problem itself: :math:`\beta` is the multiplier,
+  learned by dual ascent towards ``target_rate`` (in the spirit of GECO, Rezende & Viola 2018, which
+  constrains the reconstruction instead). After every training batch, without gradient,
 
   .. math:: \log\beta \leftarrow \operatorname{clip}\big(\log\beta + \eta\,(\hat R - \varepsilon),
             \ \log\beta_{\min},\ \log\beta_{\max}\big)
 
   where :math:`\hat R` is the batch's mean KL and :math:`\eta` = ``dual_step`` (per nat of
   constraint violation, per batch). A rate above the target raises :math:`\beta`, one below lowers
-  it. The update lives in :meth:`BetaVAE.loss` (training mode only), so ``fit`` stays type-agnostic.
+  it. The update lives in :meth:`RateConstrainedVAE.loss` (training mode only), so ``fit`` stays
+  type-agnostic, and the multiplier is saved in checkpoints (module extra state).
 
-Whatever the objective, :class:`~vae_core.models.base.Output` ``.elbo`` is the true ELBO
-``recon - kl`` and ``terms`` holds ``recon``, ``kl`` and (for the constrained forms) ``beta``, the
-multiplier used for the batch. The multiplier is saved in checkpoints (module extra state).
+For both, :class:`~vae_core.models.base.Output` ``.elbo`` is the true ELBO ``recon - kl``.
 
 Also here: :func:`mse_kl_loss` and :func:`fixed_variance_beta`, the "MSE + KL" recipe, which is a
 β-VAE with a fixed-variance Gaussian decoder, :math:`\beta = 2\sigma^2`.
@@ -40,103 +40,113 @@ from .._validate import check_nonnegative_float, check_positive_float, check_ten
 from .base import Batch, Output
 from .vae import VAE
 
-__all__ = ["BetaVAE", "OBJECTIVES", "mse_kl_loss", "fixed_variance_beta", "fixed_variance_sigma"]
+__all__ = ["CapacityVAE", "RateConstrainedVAE", "mse_kl_loss", "fixed_variance_beta", "fixed_variance_sigma"]
 
-OBJECTIVES = ("beta", "capacity", "rate")
+class CapacityVAE(VAE):
+    r"""A :class:`~vae_core.models.vae.VAE` trained to spend a rate of :math:`C` nats (Burgess et al., 2018):
 
-
-class BetaVAE(VAE):
-    r"""A :class:`~vae_core.models.vae.VAE` trained with a weighted or constrained KL term.
+    .. math:: \widetilde{\mathcal L} = \tfrac1B\textstyle\sum_i \mathbb E_q[\log p(x_i|z)]
+              - \gamma\,\big|\tfrac1B\textstyle\sum_i \mathrm{KL}_i - C\big| .
 
     Args:
         input_dim, latent_dim, hidden_dims, likelihood, activation: as :class:`~vae_core.models.vae.VAE`.
-        beta: the KL weight :math:`\beta \ge 0` (``objective="beta"``; 1 gives the ELBO), or the
-            starting multiplier (``objective="rate"``, then > 0).
-        objective: ``"beta"``, ``"capacity"`` or ``"rate"`` (see the module docstring).
-        gamma: weight :math:`\gamma > 0` of :math:`|R - C|` (``"capacity"``).
-        capacity: :math:`C \ge 0` in nats (``"capacity"``); schedulable.
-        target_rate: :math:`\varepsilon \ge 0` in nats (``"rate"``); schedulable.
-        dual_step: :math:`\eta > 0`, the change of :math:`\log\beta` per nat of rate error per batch.
-        beta_range: ``(beta_min, beta_max)``, the clip of the learned multiplier (``"rate"``).
+        gamma: weight :math:`\gamma > 0` of :math:`|R - C|`.
+        capacity: :math:`C \ge 0` in nats, the starting capacity.
 
-    ``schedulable = ("beta", "capacity", "target_rate")``: ``fit(schedules=...)`` may set any of them
-    per epoch (e.g. a KL warm-up of β, or a capacity ramp with
-    :func:`vae_core.schedules.linear_ramp`). With ``objective="rate"``, schedule ``target_rate`` rather
-    than ``beta``: a schedule of ``beta`` would reset the learned multiplier at every epoch.
+    Settings: ``capacity`` (schedule it to raise :math:`C`, e.g. with
+    :func:`vae_core.schedules.linear_ramp`), ``n_samples`` and ``kl_estimator`` (as the VAE's).
     """
 
-    schedulable = ("beta", "capacity", "target_rate")
+    settings = {"capacity": 0.0, "n_samples": 1, "kl_estimator": "analytic"}
 
     def __init__(self, input_dim: int, latent_dim: int, hidden_dims=(400,), likelihood: str = "bernoulli",
-                 activation: str = "tanh", beta: float = 4.0, objective: str = "beta", gamma: float = 100.0,
-                 capacity: float = 0.0, target_rate: float = 10.0, dual_step: float = 0.01,
-                 beta_range=(1e-3, 1e3)):
+                 activation: str = "tanh", gamma: float = 100.0, capacity: float = 0.0):
         super().__init__(input_dim, latent_dim, hidden_dims, likelihood, activation)
-        if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}: 'beta' for a fixed "
-                             f"KL weight, 'capacity' for gamma*|KL - C|, 'rate' for a learned multiplier.")
-        beta = check_nonnegative_float("beta", beta, "the KL weight")
-        gamma = check_positive_float("gamma", gamma)
-        capacity = check_nonnegative_float("capacity", capacity, "a capacity in nats")
-        target_rate = check_nonnegative_float("target_rate", target_rate, "a rate in nats")
-        dual_step = check_positive_float("dual_step", dual_step)
+        self.gamma = check_positive_float("gamma", gamma)
+        self.capacity = capacity
+
+    def __setattr__(self, name, value):
+        if name == "capacity":      # set by the constructor and by fit's schedules
+            value = check_nonnegative_float("capacity", value, "a capacity in nats")
+        super().__setattr__(name, value)
+
+    def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
+        r"""``loss = -(mean(recon) - gamma * |mean(kl) - capacity|)``; ``elbo = recon - kl``."""
+        t = self.terms(self.as_batch(batch).x, generator)
+        recon, kl = t["recon"], t["kl"]
+        return Output(loss=-(recon.mean() - self.gamma * (kl.mean() - self.capacity).abs()), elbo=recon - kl,
+                      terms={"recon": recon, "kl": kl})
+
+
+class RateConstrainedVAE(VAE):
+    r"""A :class:`~vae_core.models.vae.VAE` whose KL weight :math:`\beta` is the Lagrange multiplier of
+    the constraint :math:`R \le \varepsilon`, learned by dual ascent (see the module docstring).
+
+    Args:
+        input_dim, latent_dim, hidden_dims, likelihood, activation: as :class:`~vae_core.models.vae.VAE`.
+        beta: the starting multiplier, inside ``beta_range`` (1 starts at the ELBO).
+        target_rate: :math:`\varepsilon \ge 0` in nats.
+        dual_step: :math:`\eta > 0`, the change of :math:`\log\beta` per nat of rate error per batch.
+        beta_range: ``(beta_min, beta_max)``, the clip of the learned multiplier.
+
+    Settings: ``target_rate`` (schedulable), ``n_samples`` and ``kl_estimator`` (as the VAE's). The
+    multiplier ``beta`` is learned, not set: it is the model's state, saved in checkpoints, and
+    ``fit`` refuses to set or schedule it. ``Output.terms["beta"]`` is the multiplier each batch used.
+    """
+
+    settings = {"target_rate": 10.0, "n_samples": 1, "kl_estimator": "analytic"}
+
+    def __init__(self, input_dim: int, latent_dim: int, hidden_dims=(400,), likelihood: str = "bernoulli",
+                 activation: str = "tanh", beta: float = 1.0, target_rate: float = 10.0,
+                 dual_step: float = 0.01, beta_range=(1e-3, 1e3)):
+        super().__init__(input_dim, latent_dim, hidden_dims, likelihood, activation)
         try:
             lo, hi = (float(v) for v in beta_range)
         except (TypeError, ValueError):
             raise TypeError(f"beta_range must be a pair (beta_min, beta_max), got {beta_range!r}.") from None
         if not (0 < lo < hi < math.inf):
             raise ValueError(f"beta_range must satisfy 0 < beta_min < beta_max < inf, got {beta_range!r}.")
-        if objective == "rate" and not lo <= beta <= hi:
-            raise ValueError(f"the starting multiplier beta={beta} must lie in beta_range={(lo, hi)} "
-                             f"for objective='rate'.")
-        self.objective, self.beta, self.gamma, self.capacity = objective, beta, gamma, capacity
-        self.target_rate, self.dual_step, self.beta_range = target_rate, dual_step, (lo, hi)
-        self.config.update(beta=beta, objective=objective, gamma=gamma, capacity=capacity,
-                           target_rate=target_rate, dual_step=dual_step, beta_range=[lo, hi])
+        self.beta = check_positive_float("beta", beta)
+        if not lo <= self.beta <= hi:
+            raise ValueError(f"the starting multiplier beta={beta} must lie in beta_range={(lo, hi)}.")
+        self.target_rate, self.beta_range = target_rate, (lo, hi)
+        self.dual_step = check_positive_float("dual_step", dual_step)
 
-    # -- the objective --------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if name == "target_rate":   # set by the constructor and by fit's schedules
+            value = check_nonnegative_float("target_rate", value, "a rate in nats")
+        super().__setattr__(name, value)
+
     def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
-        r"""The scalar to minimise for ``self.objective``; ``elbo = recon - kl`` in every case.
-
-        With ``objective="rate"`` in training mode, the multiplier is then updated by one dual-ascent
-        step from this batch's rate (:meth:`dual_update`); the loss uses the multiplier *before* the step.
-        """
-        x = batch.x if isinstance(batch, Batch) else batch
-        t = self.elbo(x, n_samples=self.n_samples, beta=1.0, kl=self.kl_estimator, generator=generator)
-        recon, kl = t.recon, t.kl
-        terms = {"recon": recon, "kl": kl}
-        if self.objective == "capacity":
-            loss = -(recon.mean() - self.gamma * (kl.mean() - self.capacity).abs())
-        else:
-            beta = float(self.beta)
-            loss = -(recon - beta * kl).mean()
-            if self.objective == "rate":
-                terms["beta"] = torch.full_like(kl, beta).detach()
-                if self.training:
-                    self.dual_update(kl.detach().mean().item())
-        return Output(loss=loss, elbo=recon - kl, terms=terms)
+        r"""The β-VAE loss at the current multiplier, ``-mean(recon - beta * kl)``; in training mode
+        the multiplier then takes one dual-ascent step from this batch's rate (:meth:`dual_update`)."""
+        beta = self.beta
+        out = super().loss(batch, generator)
+        out.terms["beta"] = torch.full_like(out.terms["kl"], beta)
+        if self.training:
+            self.dual_update(out.terms["kl"].detach().mean().item())
+        return out
 
     def dual_update(self, rate: float) -> float:
         r"""One dual-ascent step on the multiplier from a measured ``rate`` (nats); returns the new β.
 
         :math:`\log\beta \leftarrow \log\beta + \eta(\text{rate} - \varepsilon)`, clipped to ``beta_range``.
+        A non-finite rate leaves β as it is (``fit`` then stops on the non-finite loss).
         """
-        if not math.isfinite(rate):
-            raise FloatingPointError(f"the rate is {rate}; lower the learning rate.")
-        lo, hi = self.beta_range
-        log_beta = math.log(min(max(float(self.beta), lo), hi)) + self.dual_step * (rate - self.target_rate)
-        self.beta = min(max(math.exp(log_beta), lo), hi)
+        if math.isfinite(rate):
+            lo, hi = self.beta_range
+            self.beta = min(max(math.exp(math.log(self.beta) + self.dual_step * (rate - self.target_rate)), lo), hi)
         return self.beta
 
     # -- the learned multiplier travels with checkpoints ----------------------------------------
     def get_extra_state(self) -> torch.Tensor:
-        """``[beta, capacity, target_rate]`` as a tensor (checkpoints hold tensors only)."""
-        return torch.tensor([float(self.beta), float(self.capacity), float(self.target_rate)], dtype=torch.float64)
+        """``[beta, target_rate]`` as a tensor (checkpoints hold tensors only)."""
+        return torch.tensor([self.beta, self.target_rate], dtype=torch.float64)
 
     def set_extra_state(self, state) -> None:
-        if not isinstance(state, torch.Tensor) or state.shape != (3,):
-            raise ValueError(f"BetaVAE extra state must be a tensor [beta, capacity, target_rate], got {state!r}.")
-        self.beta, self.capacity, self.target_rate = (float(v) for v in state.tolist())
+        if not isinstance(state, torch.Tensor) or state.shape != (2,):
+            raise ValueError(f"RateConstrainedVAE extra state must be a tensor [beta, target_rate], got {state!r}.")
+        self.beta, self.target_rate = state.tolist()
 
 
 # ------------------------------------------------------------------ "MSE + KL" is a β-VAE
@@ -156,23 +166,19 @@ def mse_kl_loss(x: torch.Tensor, x_mean: torch.Tensor, kl: torch.Tensor, weight:
     :math:`\beta = \text{weight}/(2\sigma^2)` (sum) or :math:`\beta = D\,\text{weight}/(2\sigma^2)`
     (mean): see :func:`fixed_variance_beta`.
     """
-    for name, value in (("x", x), ("x_mean", x_mean)):
-        check_tensor(name, value, min_dim=2)
-    if x.shape != x_mean.shape:
+    check_tensor("x", x, min_dim=2)
+    check_tensor("x_mean", x_mean)
+    check_tensor("kl", kl)
+    if x_mean.shape != x.shape:
         raise ValueError(f"x and x_mean must have the same shape (batch, pixels), got {tuple(x.shape)} "
                          f"and {tuple(x_mean.shape)}.")
-    check_tensor("kl", kl)
     if kl.shape != x.shape[:-1]:
         raise ValueError(f"kl must have one value per example, shape {tuple(x.shape[:-1])}, got {tuple(kl.shape)}.")
-    weight = check_nonnegative_float("weight", weight, "the KL weight")
-    sq = (x - x_mean).pow(2)
-    if reduction == "sum":
-        sq = sq.sum(-1)
-    elif reduction == "mean":
-        sq = sq.mean(-1)
-    else:
+    if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean' (over pixels), got {reduction!r}.")
-    return sq + weight * kl
+    sq = (x - x_mean).pow(2)
+    sq = sq.sum(-1) if reduction == "sum" else sq.mean(-1)
+    return sq + check_nonnegative_float("weight", weight, "the KL weight") * kl
 
 
 def fixed_variance_beta(sigma: float, weight: float = 1.0, reduction: str = "sum", n_pixels: int | None = None) -> float:

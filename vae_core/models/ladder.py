@@ -23,22 +23,46 @@ ELBO, with each layer's KL taken against its **top-down prior** (never the botto
 """
 from __future__ import annotations
 
-import copy
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import nn
 
-from .._validate import check_hidden, check_positive_float, check_positive_int, check_tensor
-from ..distributions import (bernoulli_log_prob, gaussian_log_prob, kl_normal_normal, kl_normal_standard,
-                             precision_weighted, standard_normal_log_prob)
+from .._validate import check_hidden, check_positive_int
+from ..distributions import (gaussian_log_prob, kl_normal_normal, kl_normal_standard, precision_weighted,
+                             standard_normal_log_prob)
 from ..estimators import reparameterize
-from ..nets import ACTIVATIONS, BernoulliMLP, GaussianMLP, soft_clamp
+from ..nets import ACTIVATIONS, DECODERS, GaussianMLP, soft_clamp
 from ..objectives import KL_MODES
+from ..priors import StandardNormal
 from .base import Batch, LatentVariableModel, Output
 from .vae import LIKELIHOODS
 
-__all__ = ["LadderVAE"]
+__all__ = ["LadderVAE", "Layer"]
+
+
+class Layer(NamedTuple):
+    r"""One latent layer of a top-down pass: the sample ``z`` ``(S, B, d_i)``, the Gaussian
+    ``(mu, logvar)`` of :math:`q` it was drawn from, and ``(mu_p, logvar_p)`` of its top-down prior
+    :math:`p(z_i|z_{i+1})` (``None`` for the top layer, whose prior is :math:`\mathcal N(0, I)`)."""
+    z: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    mu_p: torch.Tensor | None = None
+    logvar_p: torch.Tensor | None = None
+
+    def log_ratio(self) -> torch.Tensor:
+        r""":math:`\log q(z_i|\cdot) - \log p(z_i|z_{i+1})` at the sample, ``(S, B)``."""
+        log_p = (standard_normal_log_prob(self.z) if self.mu_p is None
+                 else gaussian_log_prob(self.z, self.mu_p, self.logvar_p))
+        return gaussian_log_prob(self.z, self.mu, self.logvar) - log_p
+
+    def kl(self) -> torch.Tensor:
+        r"""The layer's KL against its top-down prior in closed form, averaged over the sampled
+        :math:`z_{i+1}`, ``(B,)``."""
+        if self.mu_p is None:
+            return kl_normal_standard(self.mu, self.logvar)
+        return kl_normal_normal(self.mu, self.logvar, self.mu_p, self.logvar_p).mean(0)
 
 
 class LadderVAE(LatentVariableModel):
@@ -63,70 +87,62 @@ class LadderVAE(LatentVariableModel):
             independent given x), a baseline with bottom-up inference to compare the Ladder VAE with. The KLs are still
             taken against the top-down prior :math:`p(z_i|z_{i+1})` at the sampled :math:`z_{i+1}`.
 
-    Settings ``fit`` may set: ``beta`` (schedulable, the KL warm-up weight of every layer's KL),
-    ``n_samples`` and ``kl_estimator`` (``"analytic"``: each layer's KL between the two Gaussians in
-    closed form at the sampled :math:`z_{i+1}`; ``"mc"``: :math:`\log q(z_i|\cdot) - \log p(z_i|z_{i+1})`
-    at the sampled :math:`z_i`; both estimate the same expectation).
+    Settings (:func:`vae_core.fit` may set or schedule them): ``beta`` (the KL warm-up weight of every
+    layer's KL), ``n_samples`` and ``kl_estimator`` (``"analytic"``: each layer's KL between the two
+    Gaussians in closed form at the sampled :math:`z_{i+1}`; ``"mc"``: :math:`\log q(z_i|\cdot) - \log
+    p(z_i|z_{i+1})` at the sampled :math:`z_i`; both estimate the same expectation).
 
     Terms: ``recon``, ``kl`` (all layers), and ``kl1`` … ``klL`` per layer (``kl1`` the bottom).
     Log-variances are soft-clamped to (-10, 10). The paper's batch normalisation is left out, so
     training and evaluation compute the same function.
     """
 
-    schedulable = ("beta",)
+    settings = {"beta": 1.0, "n_samples": 1, "kl_estimator": "analytic"}
 
     def __init__(self, input_dim: int, latent_dim: int, lower_latent_dims: Sequence[int] = (32,),
                  hidden_dims: Sequence[int] | int = (256,), likelihood: str = "bernoulli", activation: str = "tanh",
                  merge: bool = True):
         super().__init__()
-        check_positive_int("input_dim", input_dim)
-        check_positive_int("latent_dim", latent_dim)
-        if isinstance(lower_latent_dims, int):
-            raise TypeError(f"lower_latent_dims must be a sequence of ints (e.g. (64, 32) or () for one layer), "
-                            f"got the int {lower_latent_dims}; write ({lower_latent_dims},).")
-        try:
-            lower = [check_positive_int("each lower latent dimension", v) for v in lower_latent_dims]
-        except TypeError as err:
-            if "each lower" in str(err):
-                raise
-            raise TypeError(f"lower_latent_dims must be a sequence of positive ints, got {lower_latent_dims!r}.") from None
-        dims = lower + [latent_dim]                                    # bottom to top
+        self.input_dim = check_positive_int("input_dim", input_dim)
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        if not isinstance(lower_latent_dims, (list, tuple)):
+            raise TypeError(f"lower_latent_dims must be a sequence of ints (e.g. (64, 32), or () for one layer), "
+                            f"got {lower_latent_dims!r}; for one lower layer write ({lower_latent_dims},).")
+        dims = [check_positive_int("each lower latent dimension", v) for v in lower_latent_dims] + [latent_dim]
         hidden = list(check_hidden(hidden_dims))
         if len(hidden) == 1:
             hidden = hidden * len(dims)
         if len(hidden) != len(dims):
             raise ValueError(f"hidden_dims must give one width per latent layer ({len(dims)} layers: "
                              f"{dims}) or a single width, got {hidden}.")
-        if likelihood not in LIKELIHOODS:
+        if likelihood not in DECODERS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}.")
         if not isinstance(merge, bool):
             raise TypeError(f"merge must be True (Ladder VAE) or False (bottom-up inference), got {merge!r}.")
-        self.merge = merge
-        self.config = dict(input_dim=input_dim, latent_dim=latent_dim, lower_latent_dims=lower,
-                           hidden_dims=hidden, likelihood=likelihood, activation=activation, merge=merge)
-        self.input_dim, self.latent_dim, self.likelihood = input_dim, latent_dim, likelihood
+        self.merge, self.likelihood = merge, likelihood
         self.latent_dims, self.n_layers = dims, len(dims)
 
         # bottom-up: d_i = act(W_i d_{i-1}), (mu_hat_i, logvar_hat_i) = head_i(d_i)
         ins = [input_dim] + hidden[:-1]
         self.up = nn.ModuleList(nn.Sequential(nn.Linear(i, h), ACTIVATIONS[activation]()) for i, h in zip(ins, hidden))
         self.up_heads = nn.ModuleList(nn.Linear(h, 2 * d) for h, d in zip(hidden, dims))
-        # top-down: p(z_i | z_{i+1}) for i = 1..L-1 (index i-1), and the decoder p(x | z_1)
+        # top-down: p(z_i | z_{i+1}) for i = 1..L-1 (index i-1), the decoder p(x | z_1), and p(z_L)
         self.down = nn.ModuleList(GaussianMLP(dims[i + 1], dims[i], (hidden[i],), activation)
                                   for i in range(len(dims) - 1))
-        if likelihood == "bernoulli":
-            self.decoder = BernoulliMLP(dims[0], input_dim, (hidden[0],), activation)
-        else:
-            self.decoder = GaussianMLP(dims[0], input_dim, (hidden[0],), activation)
-        self.beta, self.n_samples, self.kl_estimator = 1.0, 1, "analytic"
+        self.decoder = DECODERS[likelihood](dims[0], input_dim, (hidden[0],), activation)
+        self.prior = StandardNormal(latent_dim)
+
+    def __setattr__(self, name, value):
+        if name == "kl_estimator" and value not in KL_MODES:
+            raise ValueError(f"kl_estimator must be one of {KL_MODES}, got {value!r}.")
+        super().__setattr__(name, value)
 
     # -- the two passes ---------------------------------------------------------------------------
     def bottom_up(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         r"""The deterministic pass: ``[(mu_hat_i, logvar_hat_i)]`` for layers 1..L (bottom first), each ``(B, d_i)``."""
-        h = self.check_x(x)
-        out = []
+        h, out = x, []
         for block, head in zip(self.up, self.up_heads):
             h = block(h)
             mu, logvar = head(h).chunk(2, dim=-1)
@@ -145,28 +161,17 @@ class LadderVAE(LatentVariableModel):
                              f"standard-normal prior), got {i}.")
         return self.down[i - 1](z_above)
 
-    def _top_down(self, x: torch.Tensor, n_samples: int, generator, kl: str = "analytic"):
-        """Sample every layer top-down; return z (bottom first, each (S, B, d_i)), per-layer
-        log q - log p at the samples, and per-layer KL estimates (B,) as ``kl`` asks."""
-        check_positive_int("n_samples", n_samples)
-        if kl not in KL_MODES:
-            raise ValueError(f"kl must be one of {KL_MODES}, got {kl!r}.")
+    def top_down(self, x: torch.Tensor, n_samples: int, generator: torch.Generator | None = None) -> list[Layer]:
+        """Sample every layer from q, top first, ``n_samples`` per image; the :class:`Layer` s bottom first."""
         ups = self.bottom_up(x)
-        L = self.n_layers
-        zs, log_ratio, kls = [None] * L, [None] * L, [None] * L
-        mu_q, lv_q = ups[-1]
-        z = reparameterize(mu_q, lv_q, n_samples, generator=generator)                  # (S, B, d_L)
-        zs[-1] = z
-        log_ratio[-1] = gaussian_log_prob(z, mu_q, lv_q) - standard_normal_log_prob(z)  # (S, B)
-        kls[-1] = kl_normal_standard(mu_q, lv_q) if kl == "analytic" else log_ratio[-1].mean(0)
-        for i in range(L - 2, -1, -1):                                                  # layers L-1 .. 1
-            mu_p, lv_p = self.down[i](z)                                                # p(z_i | z_{i+1})
-            mu_q, lv_q = self._posterior(ups[i], mu_p, lv_p)
-            z = reparameterize(mu_q, lv_q, generator=generator)                         # (S, B, d_i)
-            zs[i] = z
-            log_ratio[i] = gaussian_log_prob(z, mu_q, lv_q) - gaussian_log_prob(z, mu_p, lv_p)
-            kls[i] = (kl_normal_normal(mu_q, lv_q, mu_p, lv_p) if kl == "analytic" else log_ratio[i]).mean(0)
-        return zs, log_ratio, kls
+        z = reparameterize(*ups[-1], n_samples, generator)                          # z_L ~ q(z_L|x), (S, B, d_L)
+        layers = [Layer(z, *ups[-1])]
+        for up, down in zip(ups[-2::-1], self.down[::-1]):                          # layers L-1 .. 1
+            mu_p, lv_p = down(z)                                                    # p(z_i | z_{i+1})
+            mu_q, lv_q = self._posterior(up, mu_p, lv_p)                            # q(z_i | z_{i+1}, x)
+            z = reparameterize(mu_q, lv_q, generator=generator)                     # (S, B, d_i)
+            layers.append(Layer(z, mu_q, lv_q, mu_p, lv_p))
+        return layers[::-1]
 
     def _posterior(self, up, mu_p, lv_p):
         """``(mu_q, logvar_q)`` of a lower layer, shape of ``mu_p``: merged (Ladder) or bottom-up only."""
@@ -178,30 +183,37 @@ class LadderVAE(LatentVariableModel):
         r"""``[(mu_q_i, logvar_q_i)]`` bottom first: the top layer's ``(B, d_L)``, the lower layers'
         ``(S, B, d_i)`` at ``n_samples`` top-down samples (for active units per layer, average
         ``mu_q`` over the samples)."""
-        ups = self.bottom_up(x)
-        out = [None] * self.n_layers
-        out[-1] = ups[-1]
-        z = reparameterize(*ups[-1], n_samples, generator=generator)
-        for i in range(self.n_layers - 2, -1, -1):
-            mu_p, lv_p = self.down[i](z)
-            mu_q, lv_q = self._posterior(ups[i], mu_p, lv_p)
-            out[i] = (mu_q, lv_q)
-            z = reparameterize(mu_q, lv_q, generator=generator)
-        return out
+        return [(layer.mu, layer.logvar) for layer in self.top_down(x, n_samples, generator)]
 
-    # -- the decoder ------------------------------------------------------------------------------
-    def log_likelihood(self, x: torch.Tensor, z1: torch.Tensor) -> torch.Tensor:
-        r""":math:`\log p(x|z_1)` per example; ``z1`` may carry leading sample dimensions."""
-        out = self.decoder(z1)
-        if self.likelihood == "bernoulli":
-            return bernoulli_log_prob(x, out)
-        mean, logvar = out
-        return gaussian_log_prob(x.expand_as(mean), mean, logvar)
+    # -- the model interface ----------------------------------------------------------------------
+    def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
+        r"""``loss = -mean(recon - beta * sum_i kl_i)``; ``elbo = recon - sum_i kl_i`` whatever ``beta``."""
+        x = self.as_batch(batch).x
+        layers = self.top_down(x, self.n_samples, generator)                        # bottom first
+        recon = self.decoder.log_prob(x, layers[0].z).mean(0)                       # E_q log p(x|z_1)
+        kls = [layer.kl() if self.kl_estimator == "analytic" else layer.log_ratio().mean(0)
+               for layer in layers]                                                 # each against its top-down prior
+        kl = torch.stack(kls).sum(0)
+        terms = {"recon": recon, "kl": kl, **{f"kl{i}": k for i, k in enumerate(kls, 1)}}
+        return Output(loss=-(recon - self.beta * kl).mean(), elbo=recon - kl, terms=terms)
 
-    def bottom_mean(self, z1: torch.Tensor) -> torch.Tensor:
-        """The mean of :math:`p(x|z_1)` given the *bottom* layer: pixel probabilities or the Gaussian mean."""
-        out = self.decoder(z1)
-        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out[0]
+    def log_weights(self, batch: Batch | torch.Tensor, n_samples: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""``(K, B)``: :math:`\log p(x|z_1) + \sum_i [\log p(z_i|z_{i+1}) - \log q(z_i|z_{i+1}, x)]`
+        (with :math:`p(z_L) = \mathcal N(0, I)`) at the sampled :math:`z` of all layers."""
+        x = self.as_batch(batch).x
+        layers = self.top_down(x, n_samples, generator)
+        return self.decoder.log_prob(x, layers[0].z) - torch.stack([layer.log_ratio() for layer in layers]).sum(0)
+
+    # -- generation -------------------------------------------------------------------------------
+    def decode_top(self, z_top: torch.Tensor, sample_lower: bool = False,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""Decode a top-layer code through the hierarchy to the mean image: each lower layer is the
+        mean of :math:`p(z_i|z_{i+1})` (default), or a sample of it with ``sample_lower=True``."""
+        z = z_top
+        for down in self.down[::-1]:
+            z = down.sample(z, generator) if sample_lower else down.mean(z)
+        return self.decoder.mean(z)
 
     def decode_mean(self, z_top: torch.Tensor) -> torch.Tensor:
         r"""The image of a *top-layer* code (``latent_dim`` values), as every model's ``decode_mean``:
@@ -209,80 +221,24 @@ class LadderVAE(LatentVariableModel):
         exports). It is the decoder's mean at those means, not :math:`\mathbb E[x|z_L]`."""
         return self.decode_top(z_top)
 
-    def decode_top(self, z_top: torch.Tensor, sample_lower: bool = False,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-        r"""Decode a top-layer code through the hierarchy to the mean image: each lower layer is the
-        mean of :math:`p(z_i|z_{i+1})` (default), or a sample of it with ``sample_lower=True``."""
-        check_tensor("z_top", z_top)
-        if z_top.shape[-1] != self.latent_dim:
-            raise ValueError(f"z_top must have last dimension latent_dim={self.latent_dim}, got {tuple(z_top.shape)}.")
-        z = z_top
-        for i in range(self.n_layers - 2, -1, -1):
-            mu_p, lv_p = self.down[i](z)
-            z = reparameterize(mu_p, lv_p, generator=generator) if sample_lower else mu_p
-        return self.bottom_mean(z)
-
-    # -- the model interface ----------------------------------------------------------------------
-    def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
-        r"""``loss = -mean(recon - beta * sum_i kl_i)``; ``elbo = recon - sum_i kl_i`` whatever ``beta``."""
-        x = batch.x if isinstance(batch, Batch) else batch
-        if self.beta != 0:
-            check_positive_float("beta", self.beta)
-        zs, _, kls = self._top_down(x, self.n_samples, generator, self.kl_estimator)
-        recon = self.log_likelihood(x, zs[0]).mean(0)
-        kl = torch.stack(kls).sum(0)
-        terms = {"recon": recon, "kl": kl, **{f"kl{i + 1}": k for i, k in enumerate(kls)}}
-        return Output(loss=-(recon - self.beta * kl).mean(), elbo=recon - kl, terms=terms)
-
-    def log_weights(self, batch: Batch | torch.Tensor, n_samples: int,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-        r"""``(K, B)``: :math:`\log p(x|z_1) + \sum_i [\log p(z_i|z_{i+1}) - \log q(z_i|z_{i+1}, x)]`
-        (with :math:`p(z_L) = \mathcal N(0, I)`) at the sampled :math:`z` of all layers."""
-        check_positive_int("n_samples", n_samples)
-        x = batch.x if isinstance(batch, Batch) else batch
-        zs, log_ratio, _ = self._top_down(x, n_samples, generator)
-        return self.log_likelihood(x, zs[0]) - torch.stack(log_ratio).sum(0)
-
     @torch.no_grad()
     def sample(self, n: int, y=None, generator: torch.Generator | None = None, mean: bool = True) -> torch.Tensor:
         """``n`` images: :math:`z_L\\sim\\mathcal N(0, I)`, each lower layer sampled from its
         top-down prior, then the mean image (default) or a sample of :math:`p(x|z_1)`."""
-        check_positive_int("n", n)
         if isinstance(y, torch.Generator):
             raise TypeError("sample(n, y=None, generator=None): pass the generator by name, generator=...")
         if y is not None:
             raise ValueError(f"{type(self).__name__} is not conditional: sample() takes no labels y.")
-        p = next(self.parameters())
-        z = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
-        for i in range(self.n_layers - 2, -1, -1):
-            z = reparameterize(*self.down[i](z), generator=generator)
-        m = self.bottom_mean(z)
-        if mean:
-            return m
-        if self.likelihood == "bernoulli":
-            return torch.bernoulli(m, generator=generator)
-        _, logvar = self.decoder(z)
-        return m + torch.exp(0.5 * logvar) * torch.randn(m.shape, generator=generator, device=m.device)
+        z = self.prior.sample(n, generator)
+        for down in self.down[::-1]:
+            z = down.sample(z, generator)
+        return self.decoder.mean(z) if mean else self.decoder.sample(z, generator)
 
     def mean_decoder(self) -> tuple[nn.Sequential, str]:
         """A standalone ``nn.Sequential`` from the top code :math:`z_L` to the decoder's output through
-        the prior means of every lower layer (as :meth:`decode_top`), plus its output map
-        (``"sigmoid"``: logits, or ``"identity"``), for exporting the hierarchy to the browser."""
-        layers: list[nn.Module] = []
-
-        def mean_rows(net: nn.Sequential, keep: int) -> list[nn.Module]:
-            net = copy.deepcopy(net).cpu().float()
-            last = net[-1]
-            lin = nn.Linear(last.in_features, keep)
-            with torch.no_grad():
-                lin.weight.copy_(last.weight[:keep])
-                lin.bias.copy_(last.bias[:keep])
-            return list(net[:-1]) + [lin]
-
-        for i in range(self.n_layers - 2, -1, -1):
-            layers += mean_rows(self.down[i].net, self.latent_dims[i])
-        if self.likelihood == "bernoulli":
-            layers += list(copy.deepcopy(self.decoder.net).cpu().float())
-            return nn.Sequential(*layers), "sigmoid"
-        layers += mean_rows(self.decoder.net, self.input_dim)
-        return nn.Sequential(*layers), "identity"
+        the prior means of every lower layer (as :meth:`decode_top`): each top-down network's
+        ``export()`` (cut to the mean) and then the decoder's, with its output map (``"sigmoid"``:
+        logits, or ``"identity"``), for exporting the hierarchy to the browser."""
+        nets = [down.export()[0] for down in self.down[::-1]]
+        decoder, output = self.decoder.export()
+        return nn.Sequential(*(layer for net in nets + [decoder] for layer in net)), output

@@ -1,18 +1,21 @@
-"""How an explorer's front end reaches the page, and the browser's random numbers in numpy.
+"""How an explorer's front end and its data reach the page, and the browser's random numbers in numpy.
 
 Every explorer in :mod:`vae_core.widgets` is an anywidget whose JavaScript lives in ``static/``.
-:func:`esm_source` turns one of those files into the widget's ES module (inlining the shared helpers
-of ``static/widget_common.js``); :func:`mulberry32_uniforms` repeats, bit for bit, the seeded uniform
-generator the front ends draw from, so tests can check what a browser shows.
+:func:`esm_source` turns one of those files into the widget's ES module (inlining what it imports
+from its siblings, such as ``static/common.js`` and ``static/mlp.js``); :func:`pack_u8` carries
+pictures as base64 bytes (``unpackU8`` in ``common.js`` reads them back); :func:`mulberry32_uniforms`
+repeats, bit for bit, the seeded uniform generator the front ends draw from, so tests can check what
+a browser shows.
 """
 from __future__ import annotations
 
+import base64
 import re
 from importlib import resources
 
 import numpy as np
 
-__all__ = ["esm_source", "static_text", "mulberry32_uniforms"]
+__all__ = ["esm_source", "static_text", "pack_u8", "unpack_u8", "mulberry32_uniforms"]
 
 _MASK = 0xFFFFFFFF
 
@@ -60,6 +63,23 @@ def esm_source(name: str) -> str:
         return "\n".join(lines)
 
     return importer.sub(inline, static_text(name))
+
+
+def pack_u8(images) -> str:
+    """Base64 of ``images`` (intensities in [0, 1], any shape; array or tensor) as bytes ``round(255 * v)``, row-major."""
+    a = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images, dtype=np.float64)
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError("images must be a non-empty array of finite intensities in [0, 1].")
+    if a.min() < -1e-6 or a.max() > 1 + 1e-6:
+        raise ValueError(f"images must lie in [0, 1] (pixel intensities), got values in [{a.min():.3g}, {a.max():.3g}]; "
+                         f"pass decoder means (after the sigmoid), not logits.")
+    return base64.b64encode(np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8).tobytes()).decode("ascii")
+
+
+def unpack_u8(text: str, shape=None) -> np.ndarray:
+    """The bytes (0..255, uint8) of :func:`pack_u8`'s string, reshaped to ``shape`` when given."""
+    a = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
+    return a if shape is None else a.reshape(shape)
 
 
 def _imul(a: int, b: int) -> int:

@@ -6,16 +6,13 @@
 //
 // Exports (pure, also run by the tests under node): unpackImages, elboLevels, formatBeta, readout;
 // and the anywidget module `default { render }`.
-import { styledEl, styledCanvas, saveChanges } from "./widget_common.js";
+import { styledEl, styledCanvas, saveChanges, firstDraw, unpackU8 } from "./common.js";
 
 // ---------------------------------------------------------------- pure helpers
 
-// base64 of unsigned bytes -> Float64Array of byte / 255 (vae_core.widgets.beta.unpack_images).
+// base64 of unsigned bytes -> Float64Array of intensities byte / 255 (vae_core.widgets.frontend.pack_u8).
 export function unpackImages(b64) {
-  const binary = atob(b64);
-  const out = new Float64Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i) / 255;
-  return out;
+  return Float64Array.from(unpackU8(b64), (v) => v / 255);
 }
 
 // n values of D + R (= -ELBO) for the iso-ELBO lines, evenly spaced from the best ELBO of the sweep.
@@ -247,13 +244,7 @@ function render({ model, el: host }) {
   };
   model.on("change:index", onChange);
 
-  try {
-    draw();
-    root.dataset.ready = "1";
-  } catch (err) {
-    root.appendChild(styledEl("div", "color:#b00020", `Could not draw the explorer: ${err.message}`));
-    throw err;
-  }
+  firstDraw(root, draw);
   return () => model.off("change:index", onChange);
 }
 

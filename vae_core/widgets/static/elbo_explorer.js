@@ -9,13 +9,13 @@
 //   ELBO              = E_q[log p(x|z)] - KL(q || p(z))
 //   gap               = KL(q || p(z|x)),   and ELBO + gap = log p(x) exactly.
 //
-// Exports the pure functions (tested under node against vae_core.toy.LinearGaussian) and the
-// anywidget module `default { render }`. The helpers come from widget_common.js (see there).
+// Exports the pure functions (tested under node against vae_core.exact.LinearGaussian) and the
+// anywidget module `default { render }`. The helpers come from common.js (see there).
 
 import {
   LOG_2PI, el, slider, bindSliders, firstDraw, makeCanvas, clearCanvas, gridImage, meanStdPlane,
   densityAxes, fillCurve, strokeCurve, drawLegend,
-} from "./widget_common.js";
+} from "./common.js";
 
 // KL(N(m1, s1^2) || N(m2, s2^2))
 export function klNormal(m1, s1, m2, s2) {

@@ -7,9 +7,9 @@
 //
 // Exports (pure, tested under node against Python): mulberry32, normals, FUNCTIONS, exactGradient,
 // estimates, summary, optimalBaseline, niceTicks; and the anywidget `default { render }`.
-// The helpers come from widget_common.js (see there).
+// The helpers come from common.js (see there).
 
-import { mulberry32, styledEl as el, styledCanvas, saveChanges } from "./widget_common.js";
+import { mulberry32, styledEl as el, styledCanvas, saveChanges, firstDraw } from "./common.js";
 
 export { mulberry32 };
 
@@ -284,8 +284,7 @@ function render({ model, el: host }) {
     draw();
   };
   for (const key of keys) model.on(`change:${key}`, onChange);
-  draw();
-  root.dataset.ready = "1";
+  firstDraw(root, draw);
   return () => { for (const key of keys) model.off(`change:${key}`, onChange); };
 }
 

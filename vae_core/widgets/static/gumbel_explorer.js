@@ -7,9 +7,9 @@
 //
 // Exports (pure, tested under node against Python): mulberry32, uniforms, gumbelFromUniform,
 // softmax, gumbelSoftmax, relaxedSamples, summarize, simplexXY; and the anywidget `default { render }`.
-// The helpers come from widget_common.js (see there).
+// The helpers come from common.js (see there).
 
-import { mulberry32, styledEl as el, styledCanvas, saveChanges } from "./widget_common.js";
+import { mulberry32, styledEl as el, styledCanvas, saveChanges, firstDraw } from "./common.js";
 
 export { mulberry32 };
 
@@ -250,8 +250,7 @@ function render({ model, el: host }) {
   model.on("change:seed", onChange);
 
   sync();
-  draw();
-  root.dataset.ready = "1";
+  firstDraw(root, draw);
   return () => {
     model.off("change:logits", onChange);
     model.off("change:tau", onChange);

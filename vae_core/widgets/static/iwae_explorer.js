@@ -4,9 +4,9 @@
 // only chooses which one to highlight, so the widget works on a static page with no kernel.
 //
 // Exports (pure, tested under node against Python's bound_summary): summarize, axisRange, toCanvas;
-// and the anywidget `default { render }`. The helpers come from widget_common.js.
+// and the anywidget `default { render }`. The helpers come from common.js.
 
-import { styledEl as el, styledCanvas, saveChanges } from "./widget_common.js";
+import { styledEl as el, styledCanvas, saveChanges, firstDraw } from "./common.js";
 
 // ---------------------------------------------------------------- the numbers
 
@@ -162,8 +162,7 @@ function render({ model, el: host }) {
   input.addEventListener("change", () => { model.set("index", index); saveChanges(model); });
   const onChange = () => { index = model.get("index"); input.value = String(index); draw(); };
   model.on("change:index", onChange);
-  draw();
-  root.dataset.ready = "1";
+  firstDraw(root, draw);
   return () => model.off("change:index", onChange);
 }
 

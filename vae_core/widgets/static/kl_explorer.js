@@ -5,17 +5,17 @@
 //   forward  KL(p || q) = int p log p + 1/2 log(2 pi s^2) + (Var_p + (E_p - m)^2) / (2 s^2)
 //   reverse  KL(q || p) = -1/2 log(2 pi e s^2) - E_q[log p]
 // where expectations under a Gaussian N(m, s^2) use the trapezoid rule on a standardised grid
-// u in [-10, 10] (z = m + s u), exactly as vae_core.toy.gaussian_expectation does.
+// u in [-10, 10] (z = m + s u), exactly as vae_core.exact.gaussian_expectation does.
 // The forward optimum is moment matching; the reverse optima are the local minima of a grid over
 // (m, log s), each refined by one Newton step on the 3x3 neighbourhood.
 //
-// Exports the pure functions (tested under node against vae_core.toy) and `default { render }`.
-// The helpers come from widget_common.js (see there).
+// Exports the pure functions (tested under node against vae_core.exact) and `default { render }`.
+// The helpers come from common.js (see there).
 
 import {
   LOG_2PI, el, slider, bindSliders, firstDraw, makeCanvas, clearCanvas, gridImage, meanStdPlane,
   densityAxes, fillCurve, strokeCurve, drawLegend,
-} from "./widget_common.js";
+} from "./common.js";
 
 export const QUAD_POINTS = 401;
 export const QUAD_HALF_WIDTH = 10;

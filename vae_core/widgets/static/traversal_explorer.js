@@ -4,17 +4,9 @@
 // (base64), panel by panel: rows x steps x pixels. One slider picks the step; every row of every
 // panel shows its picture at that step. Nothing runs in Python, so the page needs no kernel.
 //
-// Exports: `decodeU8(b64)` and `frame(bytes, row, index, nValues, pixels)` (pure, used by the
-// tests under node), and the anywidget module `default { render }`.
-import { styledEl, styledCanvas, saveChanges } from "./widget_common.js";
-
-// base64 -> Uint8Array
-export function decodeU8(b64) {
-  const binary = atob(b64);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
-}
+// Exports: `unpackU8` (from common.js) and `frame(bytes, row, index, nValues, pixels)` (pure,
+// used by the tests under node), and the anywidget module `default { render }`.
+import { styledEl, styledCanvas, saveChanges, firstDraw, paint, unpackU8 } from "./common.js";
 
 // The grey levels (0..255, 255 = ink) of one row at one step.
 export function frame(bytes, row, index, nValues, pixels) {
@@ -32,7 +24,7 @@ function render({ model, el: host }) {
   const scale = model.get("scale");
   const nValues = values.length;
   const pixels = height * width;
-  const bytes = panels.map((p) => decodeU8(p.images));
+  const bytes = panels.map((p) => unpackU8(p.images));
   let index = model.get("index");
 
   const root = styledEl("div", "font-family: sans-serif; font-size: 13px; margin: 8px 0;");
@@ -53,9 +45,6 @@ function render({ model, el: host }) {
 
   const grid = styledEl("div", "display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start;");
   const canvases = [];   // {panel, row, canvas}
-  const small = document.createElement("canvas");
-  small.width = width;
-  small.height = height;
   panels.forEach((p, k) => {
     const column = styledEl("div", "display: flex; flex-direction: column; gap: 2px;");
     column.appendChild(styledEl("div", "font-weight: bold; text-align: center; margin-bottom: 2px;", p.name));
@@ -75,19 +64,9 @@ function render({ model, el: host }) {
   host.appendChild(root);
 
   function draw() {
-    const ctx = small.getContext("2d");
     for (const { panel, row, canvas } of canvases) {
-      const grey = frame(bytes[panel], row, index, nValues, pixels);
-      const image = ctx.createImageData(width, height);
-      for (let q = 0; q < pixels; q++) {
-        const g = 255 - grey[q];   // ink on paper
-        image.data[4 * q] = image.data[4 * q + 1] = image.data[4 * q + 2] = g;
-        image.data[4 * q + 3] = 255;
-      }
-      ctx.putImageData(image, 0, 0);
-      const big = canvas.getContext("2d");
-      big.imageSmoothingEnabled = false;
-      big.drawImage(small, 0, 0, canvas.width, canvas.height);
+      const grey = frame(bytes[panel], row, index, nValues, pixels);   // 255 = ink
+      paint(canvas, Float64Array.from(grey, (g) => g / 255), width, height, true);
     }
     readout.textContent = `z_j = ${values[index].toFixed(2)}`;
     root.dataset.draws = String(Number(root.dataset.draws || 0) + 1);
@@ -111,14 +90,9 @@ function render({ model, el: host }) {
   };
   model.on("change:index", onIndex);
 
-  try {
-    draw();
-    root.dataset.ready = "1";
-  } catch (err) {
-    root.appendChild(styledEl("div", "color: #b00;", `Could not draw the traversals: ${err.message}`));
-    throw err;
-  }
+  firstDraw(root, draw);
   return () => model.off("change:index", onIndex);
 }
 
+export { unpackU8 };
 export default { render };

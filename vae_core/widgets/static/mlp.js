@@ -1,8 +1,9 @@
-// A small MLP decoder run in the browser, from the spec made by vae_core.widgets.export_mlp.
+// The one MLP runtime of the explorers: runs the spec made by vae_core.widgets.export_mlp.
 //
 // Declarations only (no imports, no side effects): a front end takes what it needs with
-// `import { mlpForward, toIntensities } from "./mlp_decoder.js";`, which
-// vae_core.widgets.esm_source inlines (see widget_common.js for the rule).
+// `import { mlpForward, toIntensities } from "./mlp.js";`, which vae_core.widgets.esm_source
+// inlines (see common.js for the rule). vae_core.widgets.export.mlp_forward_numpy is the same
+// forward pass in numpy.
 
 export const MLP_SPEC_FORMAT = "vae-core-mlp/1";
 
@@ -54,7 +55,7 @@ export function prepareMlp(spec) {
       return {
         type: "linear", nIn: layer.in, nOut: layer.out,
         weight: decodeFloat32(layer.weight, layer.in * layer.out),
-        bias: layer.bias === null || layer.bias === undefined ? null : decodeFloat32(layer.bias, layer.out),
+        bias: layer.bias == null ? null : decodeFloat32(layer.bias, layer.out),
       };
     }
     const make = MLP_ACTIVATIONS[layer.name];
@@ -65,12 +66,9 @@ export function prepareMlp(spec) {
   return prepared;
 }
 
-// The decoder on one input vector (length in_features): the raw last-layer output (logits or
-// means), a Float64Array of length out_features.
-export function mlpForward(spec, input) {
-  if (input.length !== spec.in_features) throw new Error(`the input has ${input.length} values, the decoder takes ${spec.in_features}`);
-  let h = Float64Array.from(input);
-  for (const layer of prepareMlp(spec)) {
+// The prepared layers from `start` on, applied to h.
+function runLayers(layers, start, h) {
+  for (const layer of layers.slice(start)) {
     if (layer.type === "linear") {
       const { nIn, nOut, weight, bias } = layer;
       const out = new Float64Array(nOut);
@@ -88,6 +86,37 @@ export function mlpForward(spec, input) {
   return h;
 }
 
+// The decoder on one input vector (length in_features): the raw last-layer output (logits or
+// means), a Float64Array of length out_features.
+export function mlpForward(spec, input) {
+  if (input.length !== spec.in_features) throw new Error(`the input has ${input.length} values, the decoder takes ${spec.in_features}`);
+  return runLayers(prepareMlp(spec), 0, Float64Array.from(input));
+}
+
+// The same for a one-hot input: N variables with K classes each, codes[n] the class of variable n.
+// The first layer is then a table look-up, W onehot(c) + b = b + sum_n W[:, n K + c_n]: N column
+// sums instead of a matrix product.
+export function oneHotForward(spec, codes, K) {
+  const layers = prepareMlp(spec);
+  const first = layers[0];
+  if (first.type !== "linear") throw new Error("the decoder must start with a Linear layer");
+  if (codes.length * K !== first.nIn) {
+    throw new Error(`${codes.length} variables x ${K} classes = ${codes.length * K} inputs, the decoder takes ${first.nIn}`);
+  }
+  const h = new Float64Array(first.nOut);
+  for (let o = 0; o < first.nOut; o++) {
+    let acc = first.bias ? first.bias[o] : 0;
+    const row = o * first.nIn;
+    for (let n = 0; n < codes.length; n++) {
+      const c = codes[n];
+      if (!(Number.isInteger(c) && c >= 0 && c < K)) throw new Error(`class ${c} of variable ${n} is not in 0..${K - 1}`);
+      acc += first.weight[row + n * K + c];
+    }
+    h[o] = acc;
+  }
+  return runLayers(layers, 1, h);
+}
+
 // Last-layer output -> pixel intensities in [0, 1] ("sigmoid": logits; "identity": means, clamped).
 export function toIntensities(raw, output) {
   const out = new Float64Array(raw.length);
@@ -96,23 +125,4 @@ export function toIntensities(raw, output) {
     out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
   }
   return out;
-}
-
-// Draw intensities (row-major, width x height) on `canvas`, scaled up without smoothing; "ink"
-// draws dark strokes on white, "grey" intensity as brightness.
-export function drawIntensities(canvas, pixels, width, height, ink) {
-  const small = document.createElement("canvas");
-  small.width = width;
-  small.height = height;
-  const ctx = small.getContext("2d");
-  const image = ctx.createImageData(width, height);
-  for (let p = 0; p < pixels.length; p++) {
-    const g = Math.round(255 * (ink ? 1 - pixels[p] : pixels[p]));
-    image.data[4 * p] = image.data[4 * p + 1] = image.data[4 * p + 2] = g;
-    image.data[4 * p + 3] = 255;
-  }
-  ctx.putImageData(image, 0, 0);
-  const big = canvas.getContext("2d");
-  big.imageSmoothingEnabled = false;
-  big.drawImage(small, 0, 0, canvas.width, canvas.height);
 }

@@ -1,8 +1,7 @@
-// Helpers shared by the explorers' front ends (elbo_explorer.js, kl_explorer.js,
-// estimator_explorer.js, gumbel_explorer.js).
+// Helpers shared by every explorer's front end.
 //
 // anywidget loads a front end as one ES module string, which cannot import a sibling file. So a
-// widget file names what it uses here in an `import { ... } from "./widget_common.js";` line, and
+// widget file names what it uses here in an `import { ... } from "./common.js";` line, and
 // vae_core.widgets.esm_source builds the widget's `_esm` by putting this file, in its own scope,
 // in place of that line (see there). Keep this file to declarations without side effects, exported
 // as `export function|const|let|class NAME`; it may not import anything.
@@ -23,9 +22,24 @@ export function mulberry32(seed) {
   };
 }
 
+// One N(0, 1) draw (Box-Muller on Math.random): the explorers' "random" buttons.
+export function gaussian() {
+  let u = 0;
+  while (u === 0) u = Math.random();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * Math.random());
+}
+
+// base64 of unsigned bytes -> Uint8Array (vae_core.widgets.frontend.pack_u8 is the other direction).
+export function unpackU8(b64) {
+  const binary = atob(b64);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
 // ---------------------------------------------------------------- the page and the kernel
 
-// An element with a class (the Part I explorers, styled by inference_widgets.css) ...
+// An element with a class (styled by explorers.css) ...
 export function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -33,7 +47,7 @@ export function el(tag, className, text) {
   return node;
 }
 
-// ... or with inline style (the Part II explorers, which carry no stylesheet).
+// ... or with inline style (the explorers that carry no stylesheet).
 export function styledEl(tag, style, text) {
   const node = document.createElement(tag);
   if (style) node.style.cssText = style;
@@ -61,14 +75,15 @@ export function saveChanges(model) {
   }
 }
 
-// A labelled range input with a readout of format(value): {row, input, out, format}.
-export function slider(label, min, max, step, value, format) {
-  const row = el("label", "vae-iw-row");
-  const name = el("span", "vae-iw-name", label);
-  const input = el("input", "vae-iw-slider");
+// A labelled range input with a readout of format(value): {row, input, out, format}. Its classes
+// are prefix-row, prefix-name, prefix-slider and prefix-value.
+export function slider(label, min, max, step, value, format, prefix = "vae-iw") {
+  const row = el("label", `${prefix}-row`);
+  const name = el("span", `${prefix}-name`, label);
+  const input = el("input", `${prefix}-slider`);
   Object.assign(input, { type: "range", min: String(min), max: String(max), step: String(step) });
   input.value = String(value);
-  const out = el("span", "vae-iw-value", format(value));
+  const out = el("span", `${prefix}-value`, format(value));
   row.append(name, input, out);
   return { row, input, out, format };
 }
@@ -135,12 +150,43 @@ export function firstDraw(root, drawAll) {
     drawAll();
     root.dataset.ready = "1";
   } catch (err) {
-    root.appendChild(el("div", "vae-iw-error", `Could not draw the explorer: ${err.message}`));
+    const note = styledEl("div", "color:#b00020;font-weight:600;margin-top:6px", `Could not draw the explorer: ${err.message}`);
+    note.className = "vae-error";
+    root.appendChild(note);
     throw err;
   }
 }
 
 // ---------------------------------------------------------------- canvases
+
+// A canvas of (width x height) image pixels shown at `scale` screen pixels each.
+export function imageCanvas(className, width, height, scale, label) {
+  const canvas = el("canvas", className);
+  canvas.width = width * scale;
+  canvas.height = height * scale;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", label);
+  return canvas;
+}
+
+// Draw intensities in [0, 1] (row-major, width x height) on `canvas`, scaled up without smoothing;
+// ink: dark strokes on white (as the book's figures of digits), else intensity as brightness.
+export function paint(canvas, pixels, width, height, ink) {
+  const small = document.createElement("canvas");
+  small.width = width;
+  small.height = height;
+  const ctx = small.getContext("2d");
+  const image = ctx.createImageData(width, height);
+  for (let p = 0; p < pixels.length; p++) {
+    const g = Math.round(255 * (ink ? 1 - pixels[p] : pixels[p]));
+    image.data[4 * p] = image.data[4 * p + 1] = image.data[4 * p + 2] = g;
+    image.data[4 * p + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+  const big = canvas.getContext("2d");
+  big.imageSmoothingEnabled = false;
+  big.drawImage(small, 0, 0, canvas.width, canvas.height);
+}
 
 // A canvas of width x height CSS pixels, sharp on high-density screens: {canvas, ctx, width, height}.
 export function makeCanvas(width, height, label) {

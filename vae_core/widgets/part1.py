@@ -10,7 +10,7 @@ r"""Explorers for Part I (inference) that compute in the browser.
 
 All the maths runs in JavaScript (closed forms and small grids), so the explorers work on the static
 website with no Python kernel. The Python methods :meth:`ELBOExplorer.readouts` and
-:meth:`KLExplorer.readouts` compute the same numbers with :mod:`vae_core.toy`; the tests run the
+:meth:`KLExplorer.readouts` compute the same numbers with :mod:`vae_core.exact`; the tests run the
 JavaScript under ``node`` and compare.
 """
 from __future__ import annotations
@@ -21,31 +21,29 @@ import anywidget
 import torch
 import traitlets
 
-from .. import toy
+from .. import exact
+from .base import SettingError, validates
 from .frontend import esm_source, static_text
 
 __all__ = ["ELBOExplorer", "KLExplorer"]
 
 
-def _positive(name: str, value: float) -> float:
+def _positive(self, name: str, value: float) -> float:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise traitlets.TraitError(f"{name} must be a finite number > 0, got {value!r}.")
+        raise SettingError(f"{name} must be a finite number > 0, got {value!r}.")
     return float(value)
 
 
-def _range(name: str, value, positive: bool = False) -> list:
-    if len(value) != 2 or not value[0] < value[1] or (positive and value[0] <= 0):
-        need = "0 < low < high" if positive else "low < high"
-        raise traitlets.TraitError(f"{name} must be [low, high] with {need}, got {list(value)!r}.")
+def _range(self, name: str, value) -> list:
+    if len(value) != 2 or not value[0] < value[1]:
+        raise SettingError(f"{name} must be [low, high] with low < high, got {list(value)!r}.")
     return [float(v) for v in value]
 
 
-def _validator(check, *names: str, **kwargs):
-    """A traitlets validator of the traits ``names``: ``check(trait name, proposed value, **kwargs)``."""
-    @traitlets.validate(*names)
-    def _validate(self, proposal):
-        return check(proposal["trait"].name, proposal["value"], **kwargs)
-    return _validate
+def _positive_range(self, name: str, value) -> list:
+    if len(value) != 2 or not 0 < value[0] < value[1]:
+        raise SettingError(f"{name} must be [low, high] with 0 < low < high, got {list(value)!r}.")
+    return [float(v) for v in value]
 
 
 class ELBOExplorer(anywidget.AnyWidget):
@@ -61,7 +59,7 @@ class ELBOExplorer(anywidget.AnyWidget):
     """
 
     _esm = esm_source("elbo_explorer.js")
-    _css = static_text("inference_widgets.css")
+    _css = static_text("explorers.css")
 
     x = traitlets.Float(2.0).tag(sync=True)
     w = traitlets.Float(1.5).tag(sync=True)
@@ -73,20 +71,20 @@ class ELBOExplorer(anywidget.AnyWidget):
     std_range = traitlets.List(traitlets.Float(), default_value=[0.05, 3.0]).tag(sync=True)
     title = traitlets.Unicode("ELBO explorer: log p(x) = ELBO + KL(q || p(z|x))").tag(sync=True)
 
-    _check_positive = _validator(_positive, "sigma", "q_std")
-    _check_z_range = _validator(_range, "z_range")
-    _check_std_range = _validator(_range, "std_range", positive=True)
+    _check_positive = validates("sigma", "q_std")(_positive)
+    _check_z_range = validates("z_range")(_range)
+    _check_std_range = validates("std_range")(_positive_range)
 
-    def model(self) -> toy.LinearGaussian:
-        """The explorer's model as a :class:`vae_core.toy.LinearGaussian`."""
-        return toy.LinearGaussian(self.w, [self.b], self.sigma)
+    def model(self) -> exact.LinearGaussian:
+        """The explorer's model as a :class:`vae_core.exact.LinearGaussian`."""
+        return exact.LinearGaussian(self.w, [self.b], self.sigma)
 
     def readouts(self) -> dict:
-        """The numbers the browser shows, computed in Python with :mod:`vae_core.toy` (float64)."""
+        """The numbers the browser shows, computed in Python with :mod:`vae_core.exact` (float64)."""
         m = self.model()
-        x = torch.tensor([self.x], dtype=toy.DTYPE)
-        mu = torch.tensor([self.q_mean], dtype=toy.DTYPE)
-        logvar = torch.tensor([2 * math.log(self.q_std)], dtype=toy.DTYPE)
+        x = torch.tensor([self.x], dtype=exact.DTYPE)
+        mu = torch.tensor([self.q_mean], dtype=exact.DTYPE)
+        logvar = torch.tensor([2 * math.log(self.q_std)], dtype=exact.DTYPE)
         post_mean, post_cov = m.posterior(x)
         recon = m.expected_log_likelihood(x, mu, logvar).item()
         elbo = m.elbo(x, mu, logvar).item()
@@ -120,7 +118,7 @@ class KLExplorer(anywidget.AnyWidget):
     """
 
     _esm = esm_source("kl_explorer.js")
-    _css = static_text("inference_widgets.css")
+    _css = static_text("explorers.css")
 
     separation = traitlets.Float(4.0).tag(sync=True)
     weight = traitlets.Float(0.4).tag(sync=True)
@@ -131,47 +129,45 @@ class KLExplorer(anywidget.AnyWidget):
     std_range = traitlets.List(traitlets.Float(), default_value=[0.1, 4.0]).tag(sync=True)
     title = traitlets.Unicode("Forward vs reverse KL: fitting one Gaussian to two modes").tag(sync=True)
 
-    _check_positive = _validator(_positive, "component_std", "q_std")
+    _check_positive = validates("component_std", "q_std")(_positive)
 
-    @traitlets.validate("separation")
-    def _check_separation(self, proposal):
-        v = proposal["value"]
+    @validates("separation")
+    def _check_separation(self, name, v):
         if not (math.isfinite(v) and v >= 0):
-            raise traitlets.TraitError(f"separation must be a finite number >= 0, got {v!r}.")
+            raise SettingError(f"separation must be a finite number >= 0, got {v!r}.")
         return v
 
-    @traitlets.validate("weight")
-    def _check_weight(self, proposal):
-        v = proposal["value"]
+    @validates("weight")
+    def _check_weight(self, name, v):
         if not 0 < v < 1:
-            raise traitlets.TraitError(f"weight must lie strictly between 0 and 1, got {v!r}.")
+            raise SettingError(f"weight must lie strictly between 0 and 1, got {v!r}.")
         return v
 
-    _check_mean_range = _validator(_range, "mean_range")
-    _check_std_range = _validator(_range, "std_range", positive=True)
+    _check_mean_range = validates("mean_range")(_range)
+    _check_std_range = validates("std_range")(_positive_range)
 
-    def mixture(self) -> toy.GaussianMixture1D:
-        """The target as a :class:`vae_core.toy.GaussianMixture1D`."""
+    def mixture(self) -> exact.GaussianMixture1D:
+        """The target as a :class:`vae_core.exact.GaussianMixture1D`."""
         d, t = self.separation / 2, self.component_std
-        return toy.GaussianMixture1D([self.weight, 1 - self.weight], [-d, d], [t, t])
+        return exact.GaussianMixture1D([self.weight, 1 - self.weight], [-d, d], [t, t])
 
     def readouts(self) -> dict:
-        """KLs at the current q and the optima, computed in Python with :mod:`vae_core.toy`.
+        """KLs at the current q and the optima, computed in Python with :mod:`vae_core.exact`.
 
         ``reverseOptima`` lists the local minima of the reverse KL found by BFGS started at each
         mode and at the forward optimum, best first (duplicates merged)."""
         p = self.mixture()
-        fwd = toy.fit_forward_kl(p)
+        fwd = exact.fit_forward_kl(p)
         fits = []
         starts = [(mean, self.component_std) for mean in p.means.tolist()] + [(fwd.mean, fwd.std)]
         for mean, std in starts:
-            f = toy.fit_reverse_kl(p, mean, std)
+            f = exact.fit_reverse_kl(p, mean, std)
             if all(abs(f.mean - g.mean) + abs(f.std - g.std) > 1e-3 for g in fits):
                 fits.append(f)
         fits.sort(key=lambda f: f.kl)
         return {
-            "klForward": toy.kl_forward(p, self.q_mean, self.q_std).item(),
-            "klReverse": toy.kl_reverse(p, self.q_mean, self.q_std).item(),
+            "klForward": exact.kl_forward(p, self.q_mean, self.q_std).item(),
+            "klReverse": exact.kl_reverse(p, self.q_mean, self.q_std).item(),
             "forwardOptimum": fwd._asdict(),
             "reverseOptima": [f._asdict() for f in fits],
         }
