@@ -18,23 +18,25 @@ import path from "node:path";
 import { chromium } from "playwright-core";
 
 // ---------------------------------------------------------------- the probes
-// root: the explorer's root element; text: its readout; count: selectors to count; steps: [name, action].
+// root: the explorer's root element; text: its readout; count: selectors to count; steps: [name, action];
+// main (optional): the explorer's main picture, listed first among the canvases (the "image" claims).
 const drag = (selector) => ({ drag: selector });
 const click = (selector, nth = 0) => ({ click: selector, nth });
 const other = (selector) => ({ other: selector });    // a button of `selector` that is not pressed
 const le = (map) => `.vae-le[data-map="${map}"]`;
+const LE_MAIN = "canvas.vae-le-canvas";
 
 const PROBES = {
-  latent_z: { root: le("z"), text: ".vae-le-caption", count: [".vae-le-slider"],
+  latent_z: { main: LE_MAIN, root: le("z"), text: ".vae-le-caption", count: [".vae-le-slider"],
     steps: [["slider", drag(".vae-le-slider")], ["random", click(".vae-le-random")], ["reset", click(".vae-le-reset")]] },
-  latent_label: { root: le("z+label"), text: ".vae-le-caption", count: [".vae-le-choice", ".vae-le-thumb", ".vae-le-slider", ".vae-le-style"],
+  latent_label: { main: LE_MAIN, root: le("z+label"), text: ".vae-le-caption", count: [".vae-le-choice", ".vae-le-thumb", ".vae-le-slider", ".vae-le-style"],
     steps: [["class", other(".vae-le-choice")], ["slider", drag(".vae-le-slider")], ["style", click(".vae-le-style")],
             ["reset", click(".vae-le-reset")]] },
-  latent_codes: { root: le("codes"), text: ".vae-le-caption", count: [".vae-le-cell", ".vae-le-thumb"],
+  latent_codes: { main: LE_MAIN, root: le("codes"), text: ".vae-le-caption", count: [".vae-le-cell", ".vae-le-thumb"],
     steps: [["cell", click('.vae-le-cell[data-variable="0"][data-category="3"]')], ["thumb", click(".vae-le-thumb", 2)],
             ["cell2", click('.vae-le-cell[data-variable="0"][data-category="2"]')],
             ["random", click(".vae-le-random")], ["reset", click(".vae-le-reset")]] },
-  latent_cluster: { root: le("cluster"), text: ".vae-le-caption", count: [".vae-le-choice", ".vae-le-slider"],
+  latent_cluster: { main: LE_MAIN, root: le("cluster"), text: ".vae-le-caption", count: [".vae-le-choice", ".vae-le-slider"],
     steps: [["cluster", other(".vae-le-choice")], ["slider", drag(".vae-le-slider")], ["reset", click(".vae-le-reset")]] },
   beta: { root: ".vae-beta", text: ".vae-beta-readout", count: ["canvas"], steps: [["slider", drag(".vae-beta-slider")]] },
   bound: { root: ".vae-iwae", text: ".vae-iwae-readout", count: ["canvas"], steps: [["slider", drag(".vae-iwae-k")]] },
@@ -66,9 +68,11 @@ const browser = await chromium.launch({
 
 // The explorer under `root` now: canvases (hash, min, max of the red channel), readout, control counts.
 function snapshot(page, probe) {
-  return page.evaluate(({ root, text, count }) => {
+  return page.evaluate(({ root, text, count, main }) => {
     const r = document.querySelector(root);
-    const canvases = Array.from(r.querySelectorAll("canvas")).map((c) => {
+    const all = Array.from(r.querySelectorAll("canvas"));
+    const first = main ? r.querySelector(main) : null;
+    const canvases = (first ? [first, ...all.filter((c) => c !== first)] : all).map((c) => {
       const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
       let hash = 0, min = 255, max = 0;
       for (let i = 0; i < d.length; i += 4) { hash = (hash * 31 + d[i]) >>> 0; min = Math.min(min, d[i]); max = Math.max(max, d[i]); }
