@@ -9,7 +9,7 @@ from sklearn.metrics import mutual_info_score
 from linear_gaussian import make
 from vae_core import VAE
 from vae_core.data.shapes import FACTOR_SIZES, shapes_grid
-from vae_core.evaluate import (active_units, discrete_mutual_information, kl_per_dimension, log_marginal,
+from vae_core.evaluate import (active_units, discrete_mutual_information, evaluating, kl_per_dimension, log_marginal,
                                mutual_information_gap)
 
 
@@ -84,3 +84,16 @@ def test_mig_input_checks():
         mutual_information_gap(np.zeros((4, 2)), np.zeros((5, 1), dtype=int))
     with pytest.raises(ValueError, match="zero entropy"):
         mutual_information_gap(np.random.default_rng(0).normal(size=(4, 2)), np.zeros((4, 1), dtype=int))
+
+
+def test_evaluating_restores_the_mode_and_disables_gradients():
+    model = VAE(8, 2, (8,))
+    model.train()
+    with evaluating(model):
+        assert not model.training and not torch.is_grad_enabled()
+    assert model.training
+    model.eval()
+    with pytest.raises(RuntimeError):
+        with evaluating(model):
+            raise RuntimeError("boom")
+    assert not model.training
