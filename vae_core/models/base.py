@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .._validate import check_finite, check_positive_int, check_tensor
+from .._validate import check_finite, check_nonnegative_float, check_positive_int, check_tensor
+from ..gumbel import check_tau
+from ..objectives import KL_MODES
 
 __all__ = ["Batch", "Output", "LatentVariableModel"]
 
@@ -117,6 +119,11 @@ class LatentVariableModel(nn.Module):
         for name, value in self.settings.items():
             setattr(self, name, value)
 
+    def __setattr__(self, name, value):
+        if name in SETTING_CHECKS and name in type(self).settings:
+            value = SETTING_CHECKS[name](name, value)
+        super().__setattr__(name, value)
+
     # -- the contract ---------------------------------------------------------------------------
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> Output:
         raise NotImplementedError(f"{type(self).__name__} must implement loss(batch, generator) -> Output.")
@@ -170,6 +177,23 @@ class LatentVariableModel(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in getattr(self, "config", {}).items())
+
+
+def _check_kl_estimator(name: str, value) -> str:
+    if value not in KL_MODES:
+        raise ValueError(f"{name} must be one of {KL_MODES}, got {value!r}.")
+    return value
+
+
+#: how each setting's value is checked whenever it is set (by a constructor, by fit, by a schedule).
+SETTING_CHECKS = {
+    "n_samples": check_positive_int,
+    "k": check_positive_int,
+    "kl_estimator": _check_kl_estimator,
+    "tau": lambda name, value: check_tau(value),
+    "capacity": lambda name, value: check_nonnegative_float(name, value, "a capacity in nats"),
+    "target_rate": lambda name, value: check_nonnegative_float(name, value, "a rate in nats"),
+}
 
 
 def _jsonable(value):

@@ -65,10 +65,6 @@ class CapacityVAE(VAE):
         self.gamma = check_positive_float("gamma", gamma)
         self.capacity = capacity
 
-    def __setattr__(self, name, value):
-        if name == "capacity":      # set by the constructor and by fit's schedules
-            value = check_nonnegative_float("capacity", value, "a capacity in nats")
-        super().__setattr__(name, value)
 
     def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
         r"""``loss = -(mean(recon) - gamma * |mean(kl) - capacity|)``; ``elbo = recon - kl``."""
@@ -112,10 +108,6 @@ class RateConstrainedVAE(VAE):
         self.target_rate, self.beta_range = target_rate, (lo, hi)
         self.dual_step = check_positive_float("dual_step", dual_step)
 
-    def __setattr__(self, name, value):
-        if name == "target_rate":   # set by the constructor and by fit's schedules
-            value = check_nonnegative_float("target_rate", value, "a rate in nats")
-        super().__setattr__(name, value)
 
     def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
         r"""The β-VAE loss at the current multiplier, ``-mean(recon - beta * kl)``; in training mode

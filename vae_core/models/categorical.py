@@ -29,7 +29,7 @@ import torch
 
 from .._validate import check_hidden, check_positive_int
 from ..distributions import kl_categorical_uniform
-from ..gumbel import check_tau, gumbel_max_sample, gumbel_sample, gumbel_softmax
+from ..gumbel import gumbel_max_sample, gumbel_sample, gumbel_softmax
 from ..nets import BernoulliMLP, mlp
 from ..priors import UniformCategorical
 from .base import Batch, LatentVariableModel, Output
@@ -77,10 +77,6 @@ class CategoricalVAEBase(LatentVariableModel):
         self.decoder = OneHotBernoulliMLP(latent_dim * n_categories, input_dim, hidden[::-1], activation)  # p(x|c)
         self.prior = UniformCategorical(latent_dim, n_categories)                                    # p(c)
 
-    def __setattr__(self, name, value):
-        if name == "n_samples":     # set by the constructor and by fit
-            check_positive_int("n_samples", value)
-        super().__setattr__(name, value)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``x (B, D) -> logits (B, N, K)`` of :math:`q_\\phi(c|x)`."""
@@ -155,10 +151,6 @@ class CategoricalVAE(CategoricalVAEBase):
             raise TypeError(f"hard must be True (straight-through) or False (relaxed), got {hard!r}.")
         self.hard, self.tau = hard, tau
 
-    def __setattr__(self, name, value):
-        if name == "tau":           # set by the constructor and by fit's schedules
-            value = check_tau(value)
-        super().__setattr__(name, value)
 
     def loss(self, batch: Batch | torch.Tensor, generator: torch.Generator | None = None) -> Output:
         r"""``loss = -mean(log p(x|y) - KL)`` at the relaxed code ``y``; ``elbo = log p(x|c) - KL`` at the

@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 import torch
 
-from .._validate import check_positive_int
 from ..distributions import gaussian_log_prob, kl_normal_standard
 from ..estimators import reparameterize
 from ..objectives import iwae_bound
@@ -75,10 +74,6 @@ class IWAE(VAE):
         super().__init__(input_dim, latent_dim, hidden_dims, likelihood, activation)
         self.k = k
 
-    def __setattr__(self, name, value):
-        if name == "k":
-            check_positive_int("k", value)
-        super().__setattr__(name, value)
 
     def iwae_terms(self, x: torch.Tensor, k: int | None = None,
                    generator: torch.Generator | None = None) -> IWAETerms:

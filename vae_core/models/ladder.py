@@ -33,7 +33,6 @@ from ..distributions import (gaussian_log_prob, kl_normal_normal, kl_normal_stan
                              standard_normal_log_prob)
 from ..estimators import reparameterize
 from ..nets import ACTIVATIONS, DECODERS, GaussianMLP, soft_clamp
-from ..objectives import KL_MODES
 from ..priors import StandardNormal
 from .base import Batch, LatentVariableModel, Output
 from .vae import LIKELIHOODS
@@ -134,10 +133,6 @@ class LadderVAE(LatentVariableModel):
         self.decoder = DECODERS[likelihood](dims[0], input_dim, (hidden[0],), activation)
         self.prior = StandardNormal(latent_dim)
 
-    def __setattr__(self, name, value):
-        if name == "kl_estimator" and value not in KL_MODES:
-            raise ValueError(f"kl_estimator must be one of {KL_MODES}, got {value!r}.")
-        super().__setattr__(name, value)
 
     # -- the two passes ---------------------------------------------------------------------------
     def bottom_up(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:

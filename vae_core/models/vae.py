@@ -56,12 +56,6 @@ class VAE(LatentVariableModel):
         self.decoder = DECODERS[likelihood](latent_dim, input_dim, hidden[::-1], activation)   # p(x|z)
         self.prior = StandardNormal(latent_dim)                                                 # p(z)
 
-    def __setattr__(self, name, value):
-        if name == "kl_estimator" and value not in KL_MODES:
-            raise ValueError(f"kl_estimator must be one of {KL_MODES}, got {value!r}.")
-        if name == "n_samples":
-            check_positive_int("n_samples", value)
-        super().__setattr__(name, value)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x (B, D) -> (mu, logvar)``, each ``(B, d)``."""
