@@ -133,17 +133,23 @@ class LatentVariableModel(nn.Module):
                                   f"generator) -> (K, B) tensor of log p(x, z) - log q(z|x).")
 
     @torch.no_grad()
-    def sample(self, n: int, y=None, generator: torch.Generator | None = None, mean: bool = True) -> torch.Tensor:
-        """``n`` images: decode codes drawn from the prior; the mean image (default) or a draw of p(x|z).
+    def sample(self, n: int, y=None, generator: torch.Generator | None = None, mean: bool = True,
+               **options) -> torch.Tensor:
+        """``n`` images: decode codes from :meth:`sample_latent`; the mean image (default) or a draw of p(x|z).
 
-        ``y`` is for conditional models; for this one it must be ``None``.
+        ``y`` is for conditional models; for this one it must be ``None``. ``options`` go to
+        :meth:`sample_latent` (e.g. VaDE's ``cluster=``).
         """
         if isinstance(y, torch.Generator):
             raise TypeError("sample(n, y=None, generator=None): pass the generator by name, generator=...")
         if y is not None:
             raise ValueError(f"{type(self).__name__} is not conditional: sample() takes no labels y.")
-        z = self.prior.sample(check_positive_int("n", n), generator=generator)
+        z = self.sample_latent(check_positive_int("n", n), generator, **options)
         return self.decoder.mean(z) if mean else self.decoder.sample(z, generator)
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes the decoder takes, drawn from the prior."""
+        return self.prior.sample(n, generator=generator)
 
     def mean_decoder(self) -> tuple[nn.Sequential, str]:
         """A float32 CPU copy of the decoder that maps a code to the mean image, and its output map:

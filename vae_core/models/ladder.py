@@ -216,18 +216,13 @@ class LadderVAE(LatentVariableModel):
         exports). It is the decoder's mean at those means, not :math:`\mathbb E[x|z_L]`."""
         return self.decode_top(z_top)
 
-    @torch.no_grad()
-    def sample(self, n: int, y=None, generator: torch.Generator | None = None, mean: bool = True) -> torch.Tensor:
-        """``n`` images: :math:`z_L\\sim\\mathcal N(0, I)`, each lower layer sampled from its
-        top-down prior, then the mean image (default) or a sample of :math:`p(x|z_1)`."""
-        if isinstance(y, torch.Generator):
-            raise TypeError("sample(n, y=None, generator=None): pass the generator by name, generator=...")
-        if y is not None:
-            raise ValueError(f"{type(self).__name__} is not conditional: sample() takes no labels y.")
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes of the bottom layer: :math:`z_L\\sim\\mathcal N(0, I)`, then each lower layer
+        sampled from its top-down prior (:meth:`sample` decodes them)."""
         z = self.prior.sample(n, generator)
         for down in self.down[::-1]:
             z = down.sample(z, generator)
-        return self.decoder.mean(z) if mean else self.decoder.sample(z, generator)
+        return z
 
     def mean_decoder(self) -> tuple[nn.Sequential, str]:
         """A standalone ``nn.Sequential`` from the top code :math:`z_L` to the decoder's output through

@@ -166,14 +166,7 @@ class VaDE(VAE):
         last.bias[d:] = LOGVAR_BOUND * math.atanh(target)     # the pre-image of the soft clamp
 
     # -- generation -----------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n: int, y=None, generator: torch.Generator | None = None, mean: bool = True,
-               cluster=None) -> torch.Tensor:
-        """``n`` images: ``c ~ Cat(pi)`` (or the given ``cluster``, an int or ``n`` ints),
-        ``z ~ N(mu_c, sigma_c^2)``, decoded; the mean image by default."""
-        if cluster is None:
-            return super().sample(n, y, generator, mean)
-        if y is not None:
-            raise ValueError("VaDE is not conditional: sample() takes no labels y; pick a cluster with cluster=...")
-        z = self.prior.sample(n, generator, component=cluster)
-        return self.decoder.mean(z) if mean else self.decoder.sample(z, generator)
+    def sample_latent(self, n: int, generator: torch.Generator | None = None, cluster=None) -> torch.Tensor:
+        """``n`` codes: ``c ~ Cat(pi)`` (or the given ``cluster``, an int or ``n`` ints), ``z ~ N(mu_c, sigma_c^2)``;
+        ``sample(n, cluster=c)`` decodes them (the mean image by default)."""
+        return self.prior.sample(n, generator, component=cluster)
