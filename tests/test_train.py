@@ -176,7 +176,9 @@ def test_non_finite_loss_stops_at_that_step_with_the_last_finite_weights(value):
         fit(model, _x(), epochs=3, batch_size=10, progress=False, seed=4)
     assert model.calls == 3                          # not one step more: not the end of the epoch
     # the weights are exactly those after the two finite steps: the same run stopped by on_step
-    fit(twin, _x(), epochs=1, batch_size=10, progress=False, seed=4, on_step=lambda seen, m: seen >= 20)
+    # (by autograd, as the subclass is trained: the fused step of the plain VAE rounds differently)
+    fit(twin, _x(), epochs=1, batch_size=10, progress=False, seed=4, on_step=lambda seen, m: seen >= 20,
+        fused=False)
     for a, b in zip(model.parameters(), twin.parameters()):
         assert torch.isfinite(a).all()
         torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -127,7 +127,7 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
         seed: int = 0, device=None, progress: bool = True, schedules: dict | None = None,
         optimizer: str = "adam", weight_decay: float = 0.0, callback: Callable | None = None,
         on_step: Callable | None = None, *, beta=None, n_samples: int | None = None,
-        kl: str | None = None) -> History:
+        kl: str | None = None, fused: bool | None = None) -> History:
     """Train any model of :data:`vae_core.models.MODELS` by stochastic gradient descent on ``model.loss``.
 
     Every step: ``out = model.loss(Batch(x, y), generator)``; the "model" optimizer steps on
@@ -156,6 +156,11 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
         on_step: called as ``on_step(examples_seen, model)`` after every optimizer step; when it
             returns ``True`` training stops there (the epoch so far is recorded). Used to evaluate
             at checkpoints inside an epoch (:func:`vae_core.paper.train_curve`).
+        fused: how a step computes the loss's gradients. ``None`` (default): by the hand-derived
+            step of :mod:`vae_core.fused` where it applies (the plain MLP :class:`~vae_core.VAE` with
+            the analytic KL; the same gradients as autograd, in less time), by autograd elsewhere.
+            ``False``: always by autograd. ``True``: by the fused step, or a ``ValueError`` saying
+            why it does not apply (:func:`vae_core.fused.why_not`).
 
     Returns:
         a :class:`History`.
@@ -180,6 +185,8 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
     for name in settings:
         check_setting(model, name)
     scheduled = _schedules(model, schedules, beta=beta)
+    if fused not in (None, True, False):
+        raise TypeError(f"fused must be None (where it applies), True or False, got {fused!r}.")
 
     device = resolve_device(device)
     model.to(device)
@@ -188,6 +195,7 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
     gen = torch.Generator(device=device).manual_seed(seed)       # the model's noise
     cpu_gen = torch.Generator().manual_seed(seed + 1)             # shuffling and binarization
     opts = _optimizers(model, optimizer, lr, weight_decay)
+    fused_step = _fused_step(model, fused, scheduled)
     model_opt, disc_opt = opts["model"], opts.get("discriminator")
     disc_params = [p for g in disc_opt.param_groups for p in g["params"]] if disc_opt is not None else []
     test_x = test_y = None
@@ -213,15 +221,22 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
             x_epoch, y_epoch = train.epoch(cpu_gen)
             x_epoch = x_epoch.to(device)
             y_epoch = None if y_epoch is None else y_epoch.to(device)
+            if fused_step is not None:   # the checks model.loss makes on every batch, made once an epoch
+                fused_step.check(x_epoch)
             n, stop = 0, False
             total = torch.zeros((), dtype=torch.float64, device=device)
             term_totals: dict = {}
             for step, (xb, yb) in enumerate(_labelled_batches(x_epoch, y_epoch, batch_size, cpu_gen), 1):
-                out = model.loss(Batch(xb, yb), generator=gen)
-                if not torch.isfinite(out.loss):   # one scalar test per step, before any weight moves
-                    _non_finite(out.loss, epoch, step, seen + n, lr)
-                model_opt.zero_grad(set_to_none=True)
-                out.loss.backward()
+                if fused_step is not None:          # loss and gradients (into .grad) in one call
+                    out = fused_step(xb, gen)
+                    if not torch.isfinite(out.loss):
+                        _non_finite(out.loss, epoch, step, seen + n, lr)
+                else:
+                    out = model.loss(Batch(xb, yb), generator=gen)
+                    if not torch.isfinite(out.loss):   # one scalar test per step, before any weight moves
+                        _non_finite(out.loss, epoch, step, seen + n, lr)
+                    model_opt.zero_grad(set_to_none=True)
+                    out.loss.backward()
                 if disc_opt is not None:
                     if out.discriminator_loss is None:
                         raise ValueError(f"{type(model).__name__} has a 'discriminator' parameter group "
@@ -268,6 +283,21 @@ def fit(model, train, test=None, epochs: int = 10, batch_size: int = 100, lr: fl
         if bar is not None:
             bar.close()
     return history
+
+
+def _fused_step(model, fused, scheduled):
+    """The :class:`vae_core.fused.FusedVAEStep` of ``model`` when ``fused`` asks for it and it applies."""
+    from . import fused as fused_module
+    if fused is False:
+        return None
+    reason = fused_module.why_not(model)
+    if reason is None and set(scheduled) - {"beta", "n_samples"}:
+        reason = f"the schedules {sorted(set(scheduled) - {'beta', 'n_samples'})} change the loss"
+    if reason is not None:
+        if fused:
+            raise ValueError(f"fit(fused=True): the fused step does not apply: {reason}.")
+        return None
+    return fused_module.FusedVAEStep(model)
 
 
 def _non_finite(loss: torch.Tensor, epoch: int, step: int, examples: int, lr: float):
