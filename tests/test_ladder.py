@@ -76,9 +76,10 @@ def _binary(n, gen):
     return (torch.rand(n, D, generator=gen) > 0.5).float()
 
 
-def _lvae(lower=(4, 3), top=2, hidden=(16, 12, 8), seed=0, merge=True):
+def _lvae(lower=(4, 3), top=2, hidden=(16, 12, 8), seed=0, merge=None, inference=None):
     torch.manual_seed(seed)
-    return LadderVAE(input_dim=D, latent_dim=top, lower_latent_dims=lower, hidden_dims=hidden, merge=merge)
+    return LadderVAE(input_dim=D, latent_dim=top, lower_latent_dims=lower, hidden_dims=hidden, merge=merge,
+                     inference=inference)
 
 
 def test_one_layer_ladder_is_exactly_a_vae(gen):
@@ -160,12 +161,12 @@ def test_per_layer_kl_is_nonnegative_in_expectation_and_mc_agrees_with_analytic(
     mc_close(bottom.log_ratio()[:, 0], an.terms["kl1"][0].item())
 
 
-@pytest.mark.parametrize("merge", [True, False])
-def test_importance_weights_estimate_the_generative_models_log_px(gen, merge):
+@pytest.mark.parametrize("inference", ["top-down", "bottom-up", "mean-field"])
+def test_importance_weights_estimate_the_generative_models_log_px(gen, inference):
     """log p(x) of the three-layer generative model by brute-force ancestral sampling from the prior
     agrees with the importance-sampled estimate from log_weights: q's density is the one sampled from,
-    and p(x, z) is the generative model's."""
-    model = _lvae(merge=merge)
+    and p(x, z) is the generative model's (for every inference order)."""
+    model = _lvae(inference=inference)
     x = _binary(4, gen)
     with torch.no_grad():
         n = 400_000
@@ -174,8 +175,104 @@ def test_importance_weights_estimate_the_generative_models_log_px(gen, merge):
             mu_p, lv_p = model.prior_params(i, z)
             z = mu_p + (0.5 * lv_p).exp() * torch.randn(mu_p.shape, generator=gen)
         log_px_prior = torch.stack([log_mean_exp(model.decoder.log_prob(xi, z)) for xi in x])
-        log_px_is = log_mean_exp(model.log_weights(Batch(x), 20_000, generator=gen))
-    torch.testing.assert_close(log_px_is, log_px_prior, atol=0.02, rtol=0)
+        lw = model.log_weights(Batch(x), 50_000, generator=gen)
+    log_px_is = log_mean_exp(lw)
+    # within 4 standard errors of the importance-sampling estimate (delta method: se of log mean w is the
+    # relative se of mean w; the stochastic bottom-up proposal has heavier weights at initialisation)
+    w = (lw - lw.max(0).values).exp()
+    se = w.std(0) / w.mean(0) / math.sqrt(len(w))
+    assert ((log_px_is - log_px_prior).abs() < 4 * se + 0.01).all(), (log_px_is, log_px_prior, se)
+
+
+# ----------------------------------------------------------------------------- stochastic bottom-up inference
+
+def test_stochastic_bottom_up_bound_by_hand(gen):
+    """inference="bottom-up" is q(z1|x) q(z2|z1) q(z3|z2): each block reads the *sample* below. Rebuilt
+    by hand with the same noise: the lower layers' terms are log q(z_i|z_{i-1}) - log p(z_i|z_{i+1}) at
+    the samples, the top one KL(q(z3|z2) || N(0, I)) in closed form, and they sum to the model's ELBO."""
+    model = _lvae(inference="bottom-up")
+    assert [block[0].in_features for block in model.up] == [D, 4, 3]          # x, then the samples z1, z2
+    x = _binary(7, gen)
+    S = 3
+    model.n_samples = S
+    out = model.loss(Batch(x), generator=torch.Generator().manual_seed(3))
+    noise = torch.Generator().manual_seed(3)
+    gauss, zs, h = [], [], x
+    for i, (block, head) in enumerate(zip(model.up, model.up_heads)):
+        mu, lv = head(block(h)).chunk(2, dim=-1)
+        lv = 10 * torch.tanh(lv / 10)                                           # the soft clamp
+        shape = (S, *mu.shape) if i == 0 else mu.shape
+        h = mu + (0.5 * lv).exp() * torch.randn(shape, generator=noise)
+        gauss.append((mu, lv)); zs.append(h)
+    assert zs[0].shape == (S, 7, 4) and gauss[1][0].shape == (S, 7, 3)      # q(z2|z1) differs per sample of z1
+    lr1 = gaussian_log_prob(zs[0], *gauss[0]) - gaussian_log_prob(zs[0], *model.prior_params(1, zs[1]))
+    lr2 = gaussian_log_prob(zs[1], *gauss[1]) - gaussian_log_prob(zs[1], *model.prior_params(2, zs[2]))
+    lr3 = gaussian_log_prob(zs[2], *gauss[2]) - gaussian_log_prob(zs[2], torch.zeros(2), torch.zeros(2))
+    kl3 = kl_normal_standard(*gauss[2]).mean(0)
+    log_px_z1 = model.decoder.log_prob(x, zs[0])
+    for name, value in (("kl1", lr1.mean(0)), ("kl2", lr2.mean(0)), ("kl3", kl3), ("recon", log_px_z1.mean(0))):
+        torch.testing.assert_close(out.terms[name], value)
+    torch.testing.assert_close(out.elbo, (log_px_z1 - lr1 - lr2).mean(0) - kl3)
+    # the same noise gives the importance weights log p(x, z) - log q(z | x) at these samples
+    lw = model.log_weights(Batch(x), S, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(lw, log_px_z1 - lr1 - lr2 - lr3)
+
+
+def test_stochastic_bottom_up_mc_and_analytic_estimate_the_same_bound(gen):
+    model = _lvae(inference="bottom-up")
+    x = _binary(3, gen)
+    model.n_samples = 20_000
+    with torch.no_grad():
+        model.kl_estimator = "mc"
+        mc = model.loss(Batch(x), generator=gen)
+        model.kl_estimator = "analytic"
+        an = model.loss(Batch(x), generator=gen)
+    torch.testing.assert_close(mc.terms["kl"], an.terms["kl"], atol=0.03, rtol=0.01)
+    assert (an.terms["kl3"] >= 0).all()                                         # the top layer's KL is a KL
+    assert (an.terms["kl"] > 0).all()                                           # and so is the total
+
+
+def test_encoders_of_every_order_and_the_older_merge_switch(gen):
+    x = _binary(5, gen)
+    a, b = _lvae(merge=False), _lvae(inference="mean-field")
+    assert a.inference == b.inference == "mean-field" and not a.merge
+    torch.testing.assert_close(a.loss(Batch(x), generator=torch.Generator().manual_seed(1)).elbo,
+                               b.loss(Batch(x), generator=torch.Generator().manual_seed(1)).elbo)
+    assert _lvae().inference == "top-down" and _lvae().merge
+    bu = _lvae(inference="bottom-up")
+    with pytest.raises(RuntimeError, match="runs on samples"):
+        bu.bottom_up(x)
+    # encode: the top Gaussian along the means of the layers below
+    h = x
+    for block, head in zip(bu.up, bu.up_heads):
+        mu, lv = head(block(h)).chunk(2, dim=-1)
+        h = mu
+    torch.testing.assert_close(bu.encode(x)[0], mu)
+    post = bu.posteriors(x, n_samples=3, generator=gen)
+    assert [p[0].shape for p in post] == [(5, 4), (3, 5, 3), (3, 5, 2)]
+    # the config rebuilds the same model
+    rebuilt = LadderVAE(**bu.config)
+    rebuilt.load_state_dict(bu.state_dict())
+    assert rebuilt.inference == "bottom-up"
+
+
+@pytest.mark.parametrize("inference", ["top-down", "bottom-up"])
+def test_active_units_per_layer(gen, inference):
+    model = _lvae(inference=inference)
+    x = _binary(40, gen)
+    counts = model.active_units(x, n_samples=5, generator=torch.Generator().manual_seed(0))   # one batch
+    post = model.posteriors(x, n_samples=5, generator=torch.Generator().manual_seed(0))     # the same draws
+    means = [mu if mu.dim() == 2 else mu.mean(0) for mu, _ in post]
+    assert counts == [int((m.var(0, unbiased=False) > 1e-2).sum()) for m in means]
+    batched = model.active_units(x, n_samples=5, generator=torch.Generator().manual_seed(0), batch_size=16)
+    assert len(batched) == 3 and all(0 <= c <= d for c, d in zip(batched, (4, 3, 2)))
+    assert model.active_units(x, threshold=0.0) == [4, 3, 2]                     # every mean moves a little
+    # a top layer whose head ignores its input is inactive, and so are the means it feeds
+    with torch.no_grad():
+        model.up_heads[2].weight.zero_()
+    assert model.active_units(x, n_samples=5)[2] == 0
+    with pytest.raises(ValueError, match="threshold"):
+        model.active_units(x, threshold=-1)
 
 
 def test_log_px_is_at_least_the_elbo(gen):
@@ -238,6 +335,10 @@ def test_ladder_constructor_checks():
         LadderVAE(D, 2, lower_latent_dims=(4, 0))
     with pytest.raises(TypeError, match="merge must be True"):
         LadderVAE(D, 2, merge="no")
+    with pytest.raises(ValueError, match="inference must be one of"):
+        LadderVAE(D, 2, inference="sideways")
+    with pytest.raises(ValueError, match="not both"):
+        LadderVAE(D, 2, merge=True, inference="top-down")
     with pytest.raises(ValueError, match="kl_estimator must be one of"):
         _lvae().kl_estimator = "nonsense"
     with pytest.raises(ValueError, match="layer i must be in 1..2"):
