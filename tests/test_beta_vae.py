@@ -66,7 +66,8 @@ def test_beta_weights_the_kl_in_the_loss_but_elbo_stays_the_true_bound():
     torch.testing.assert_close(b.terms["kl"], kl_normal_standard(mu, logvar))
 
 
-def test_beta_zero_is_an_autoencoder_with_noise():
+def test_beta_zero_puts_no_price_on_the_kl():
+    """β = 0: the loss is the reconstruction alone, an autoencoder whose noise nothing controls."""
     _, bvae = _pair()
     bvae.beta = 0.0
     out = bvae.loss(Batch(_x()), generator=_gen())

@@ -268,3 +268,46 @@ def test_mean_decoder_is_the_decoder_on_flattened_codes():
         torch.testing.assert_close(torch.sigmoid(net(c.flatten(1).float())).double(), model.decode_mean(c),
                                    atol=1e-6, rtol=0)
     assert output == "sigmoid"
+
+
+# ------------------------------------------------------------------------ what Jang et al. report, and the effect
+
+def test_multi_sample_bound_of_exact_codes_lies_between_elbo_and_log_px():
+    """Jang et al. (2017, §4.2) evaluate with discretized codes and a multi-sample bound (m = 1000): with
+    exact codes from q, E[L_K] is the ELBO at K = 1, grows with K and stays below log p(x) (enumeration)."""
+    model, x = tiny(sharpen=2.0), data()
+    with torch.no_grad():
+        log_px, elbo, _ = exact(model, x)
+        means, ses = [], []
+        for k in (1, 10, 100):
+            reps = 2000
+            log_w = model.log_weights(Batch(x), k * reps, generator=_gen(30 + k)).view(reps, k, len(x))
+            bound = torch.logsumexp(log_w, 1) - math.log(k)                     # (reps, B) draws of L_K
+            means.append(bound.mean(0))
+            ses.append(bound.std(0) / math.sqrt(reps))
+    assert ((means[0] - elbo).abs() < 4 * ses[0]).all()                         # L_1 is the ELBO
+    for lo, hi, se in zip(means, means[1:], ses[1:]):
+        assert (hi > lo - 4 * se).all()                                          # non-decreasing in K
+    assert (means[-1] < log_px + 4 * ses[-1]).all() and (means[-1] > elbo).all()
+
+
+def test_gumbel_softmax_trades_bias_for_variance_as_tau_falls():
+    """The chapter's effect, exactly: against the ELBO gradient by enumeration, the Gumbel-softmax gradient's
+    bias falls and its variance rises as tau falls."""
+    model, x = tiny(), data(2)
+    enc = list(model.encoder.parameters())
+    _, elbo, _ = exact(model, x)
+    g_exact = torch.cat([g.flatten() for g in torch.autograd.grad(-elbo.mean(), enc)])
+    bias, noise, var = [], [], []
+    reps = 5000
+    for tau in (5.0, 1.0, 0.2):
+        model.tau = tau
+        out = model.loss(Batch(x.repeat(reps, 1)), generator=_gen(20))          # the mean of `reps` draws
+        g_mean = torch.cat([g.flatten() for g in torch.autograd.grad(out.loss, enc)])
+        draws = torch.stack([torch.cat([g.flatten() for g in torch.autograd.grad(
+            model.loss(Batch(x), generator=_gen(300 + i)).loss, enc)]) for i in range(100)])
+        var.append(draws.var(0).sum().item())
+        bias.append((g_mean - g_exact).norm().item() / g_exact.norm().item())
+        noise.append(math.sqrt(var[-1] / reps) / g_exact.norm().item())
+    assert bias[0] > 2 * bias[1] and bias[1] > bias[2] + 3 * noise[2], (bias, noise)
+    assert var[0] < var[1] < var[2] and var[2] > 100 * var[0], var

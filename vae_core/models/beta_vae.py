@@ -28,7 +28,8 @@ fixed (or scheduled) β is the :class:`~vae_core.models.vae.VAE` itself, whose `
 For both, :class:`~vae_core.models.base.Output` ``.elbo`` is the true ELBO ``recon - kl``.
 
 Also here: :func:`mse_kl_loss` and :func:`fixed_variance_beta`, the "MSE + KL" recipe, which is a
-β-VAE with a fixed-variance Gaussian decoder, :math:`\beta = 2\sigma^2`.
+β-VAE with a fixed-variance Gaussian decoder: the KL weight :math:`w` of "SSE + w·KL" is
+:math:`2\sigma^2\beta`, so plain "SSE + KL" is :math:`\beta = 1/(2\sigma^2)`.
 """
 from __future__ import annotations
 
