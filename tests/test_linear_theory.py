@@ -125,6 +125,28 @@ def test_latent_dim_caps_the_active_directions():
     assert abs(fit.distortion - lt.beta_vae_distortion(LAM, SIGMA, 1.0, latent_dim=2)) < 1e-5
 
 
+def test_aggregate_posterior_is_independent_at_every_beta():
+    """q(z) of the optimum has a diagonal covariance at every β: β removes directions, it buys no independence."""
+    for beta in (0.5, 3.0, 10.0, 20.0):
+        opt = lt.optimal_linear_beta_vae(SIGMA_X, SIGMA, beta)
+        cov = opt.A @ SIGMA_X @ opt.A.T + torch.diag(opt.logvar.exp())
+        tc = 0.5 * (torch.log(torch.diagonal(cov)).sum() - torch.logdet(cov)).item()
+        assert abs(tc) < 1e-10, (beta, tc)
+        torch.testing.assert_close(torch.diagonal(cov), torch.ones(4, dtype=F64), rtol=0, atol=1e-10)  # = prior
+
+
+def test_dual_ascent_on_the_closed_form_rate_reaches_beta_for_rate():
+    """log β ← log β + η(R(β) − ε) contracts for η < 4/m (R falls with slope −m/2 in log β) and converges
+    to the β whose optimum spends exactly ε nats."""
+    for target in (0.3, 1.2, 3.0):
+        log_b = 0.0
+        for _ in range(300):
+            log_b += 0.3 * (lt.beta_vae_rate(LAM, SIGMA, math.exp(log_b)) - target)
+        beta = lt.beta_for_rate(LAM, SIGMA, target)
+        assert abs(math.exp(log_b) - beta) < 1e-8 * beta
+        assert abs(lt.beta_vae_rate(LAM, SIGMA, beta) - target) < 1e-12
+
+
 def test_beta_vae_bad_inputs():
     with pytest.raises(ValueError, match="positive variances"):
         lt.beta_vae_rates([1.0, -1.0], SIGMA, 1.0)
@@ -197,6 +219,41 @@ def test_iwae_gap_follows_weight_variance_over_2k(gen):
         mc_close(k * samples, V / 2, atol=abs(second))
     # at k = 50 the first-order law is within 2 % of the second-order one
     assert abs(lt.iwae_gap_asymptotic(m, P, mu, Q, 50) / lt.iwae_gap_asymptotic(m, P, mu, Q, 50, 2) - 1) < 0.02
+
+
+def _correlated_toy():
+    """Chapter 11's §11.2 model: columns of W correlated (ρ = 0.9), so the posterior is strongly correlated."""
+    g = torch.Generator().manual_seed(0)
+    shared = torch.randn(8, 1, generator=g, dtype=F64)
+    W = 0.9 * shared + math.sqrt(1 - 0.81) * torch.randn(8, 4, generator=g, dtype=F64)
+    model = exact.LinearGaussian(W, torch.randn(8, generator=g, dtype=F64), sigma=0.3)
+    x = model.sample(4, generator=g)[1][0]
+    return model, x, *model.posterior(x)
+
+
+def test_elbo_optimal_q_has_infinite_weight_variance_and_the_moment_matched_q_follows_the_law(gen):
+    """The best ELBO proposal is the worst IWAE proposal. The ELBO-optimal diagonal q (precision diag Λ) of
+    the chapter's correlated posterior has Var[w] = ∞ and a gap that falls far more slowly than 1/k (it is
+    1.0 nats at k = 100, 0.74 at k = 1000); the moment-matched diagonal q (variances diag P) has χ² = 6.53 and
+    a gap k·gap/(χ²/2) = 0.78 (k = 100), 0.86 (k = 1000), tending to 1 slowly (its third weight moment is ∞)."""
+    model, x, m, P = _correlated_toy()
+    mu, logvar = model.optimal_diagonal_q(x)
+    torch.testing.assert_close(mu, m)
+    q_elbo, q_mm = torch.diag(logvar.exp()), torch.diag(P.diagonal())
+    assert not lt.weight_variance_is_finite(P, q_elbo) and math.isinf(lt.importance_chi2(m, P, m, q_elbo))
+    assert lt.weight_variance_is_finite(P, q_mm)
+    assert math.isinf(lt.gaussian_weight_log_moment(m, P, m, q_mm, 3.0))
+    V = lt.importance_chi2(m, P, m, q_mm)
+    assert 6.0 < V < 7.0
+    gap_elbo = {k: lt.iwae_gap_samples(model, x, m, q_elbo, k, 100_000 // k, gen).mean().item() for k in (100, 1000)}
+    assert 0.5 * gap_elbo[100] < gap_elbo[1000] < gap_elbo[100]          # 1/k would divide it by 10
+    for k in (100, 1000):
+        plain = lt.iwae_gap_samples(model, x, m, q_mm, k, 300_000 // k, gen)
+        cv = torch.expm1(-plain) + plain            # p̂/p − 1 − log(p̂/p): the same mean since E[p̂/p] = 1
+        assert cv.std() < 0.5 * plain.std()
+        mc_close(plain, cv.mean().item(), atol=4 * cv.std().item() / math.sqrt(len(cv)))
+        ratio = k * cv.mean().item() / (V / 2)
+        assert 0.6 < ratio < 1.2, (k, ratio)
 
 
 def test_gap_law_bad_inputs():
@@ -336,6 +393,22 @@ def test_bottom_up_is_exact_when_the_posterior_factorises_over_coordinates():
     # B's columns on coordinate axes: BBᵀ is diagonal, so p(z1|x) has a diagonal covariance as well
     model = lt.TwoLayerLinearGaussian.random(structured=True, axis_aligned_B=True, seed=0)
     assert abs(model.best_gap("bottom-up")) < 1e-12 and abs(model.best_gap("top-down")) < 1e-12
+
+
+def test_rotating_B_keeps_top_down_exact_and_opens_the_bottom_up_gap():
+    """Chapter 15's sweep: a rotation R of z1-space keeps BᵀB = (RB)ᵀ(RB) diagonal (so Λ22 and, with WᵀW = I,
+    Λ11 are diagonal: top-down stays exact) while (RB)(RB)ᵀ stops being diagonal (bottom-up keeps a gap)."""
+    base = lt.TwoLayerLinearGaussian.random(structured=True, axis_aligned_B=True, seed=0)
+    gaps = []
+    for theta in (0.2, 0.5, math.pi / 4):
+        c, s = math.cos(theta), math.sin(theta)
+        R = torch.eye(base.d1, dtype=F64)
+        R[0, 0] = R[2, 2] = c
+        R[0, 2], R[2, 0] = -s, s
+        model = lt.TwoLayerLinearGaussian(base.W, R @ base.B, base.s1, base.sigma)
+        assert abs(model.best_gap("top-down")) < 1e-12
+        gaps.append(model.best_gap("bottom-up"))
+    assert 0 < gaps[0] < gaps[1] < gaps[2], gaps
 
 
 def test_with_full_covariances_both_orders_are_exact():

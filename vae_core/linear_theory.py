@@ -833,13 +833,13 @@ class TwoLayerLinearGaussian:
         return diagonal_gap(0.5 * (S1 + S1.T)) + diagonal_gap(L22)
 
     def ladder_posterior(self, x) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""The Ladder VAE's inference (Sønderby et al. 2016, eqs. 17–19) in the linear case, as a joint Gaussian
+        r"""The Ladder VAE's inference (Sønderby et al. 2016) in the linear case, as a joint Gaussian
         over :math:`(z_1, z_2)`; diagonal merges, returned as ``(mean, cov)``.
 
         Each layer merges a bottom-up Gaussian message with the top-down prior by adding *precisions*:
         :math:`\sigma_q^{-2} = \hat\sigma^{-2} + \sigma_p^{-2}`,
         :math:`\mu_q = (\hat\mu\hat\sigma^{-2} + \mu_p\sigma_p^{-2})/\sigma_q^{-2}`
-        (the paper writes the merge with variance symbols; the precisions are what add). In a linear-Gaussian model
+        (whatever symbols a text prints for it, the precisions are what add). In a linear-Gaussian model
         the exact messages are the likelihoods of each layer: for z1, :math:`p(x|z_1)` has precision
         :math:`W^\top W/\sigma^2` and mean :math:`(W^\top W)^{-1}W^\top x`; for z2, :math:`p(x|z_2)` has precision
         :math:`(WB)^\top C_1^{-1}WB` with :math:`C_1 = s_1^2WW^\top + \sigma^2I`. The diagonal merge keeps only the
