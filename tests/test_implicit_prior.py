@@ -1,6 +1,8 @@
 """The implicit-prior VAE (chapter 14) and the density ratio by classification it rests on: the
 Discriminator, the prior-KL identity, the ImplicitPrior and the model. The maths is checked on
 Gaussians, where every density ratio has a closed form."""
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -8,8 +10,10 @@ from torch import nn
 from conftest import mc_close
 from vae_core.distributions import (gaussian_log_prob, kl_normal_normal, kl_normal_standard,
                                     standard_normal_log_prob)
+from vae_core.evaluate import elbo_with_prior, log_marginal_with_prior
 from vae_core.models import MODELS, Batch, ImplicitPriorVAE
 from vae_core.nets import Discriminator
+from vae_core.priors import ImplicitPrior
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -187,3 +191,54 @@ def test_discriminator_groups_are_disjoint_and_its_loss_reaches_only_the_discrim
         if id(p) in model_ids:
             assert g is None or not g.any()
     assert any(g is not None and g.any() for g in grads[-len(disc):])
+
+
+# ----------------------------------------------------------------------------- normalising the implicit prior
+
+def test_any_t_gives_a_normalised_prior_after_dividing_by_z(gen):
+    """N(z) e^T(z) / Z integrates to one for an arbitrary ("wrong") T: a 1-D quadrature check."""
+    torch.manual_seed(0)
+    model, m, lv = _ip_model(exact=False)           # an untrained network: T is far from any log ratio
+    prior = ImplicitPrior(1, (16,))
+    grid = torch.linspace(-12, 12, 200_001)[:, None]
+    with torch.no_grad():
+        dens = prior.log_prob(grid).double().exp()
+    z_quad = torch.trapezoid(dens, grid[:, 0].double()).item()
+    log_z, se = prior.estimate_log_normaliser(200_000, generator=gen)
+    assert abs(log_z - math.log(z_quad)) < 4 * se + 1e-3
+    with torch.no_grad():
+        normalised = (prior.log_prob(grid).double() - math.log(z_quad)).exp()
+    assert torch.trapezoid(normalised, grid[:, 0].double()).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_estimate_log_normaliser_with_both_proposals(gen):
+    model, m, lv = _ip_model()
+    prior = model.implicit_prior
+    prior.discriminator = ExactRatio(m, lv, offset=0.7)                      # Z = e^0.7 exactly
+    est, se = prior.estimate_log_normaliser(100_000, generator=gen)
+    assert abs(est - 0.7) < 4 * se and se < 0.02
+    # a mixture proposal near q(z): the weights are nearly constant, so the error is much smaller
+    comp_mu = m + 0.3 * torch.randn(50, 2, generator=gen)
+    comp_lv = lv.expand(50, 2) - 0.5
+    est_mix, se_mix = prior.estimate_log_normaliser(100_000, generator=gen, proposal=(comp_mu, comp_lv))
+    assert abs(est_mix - 0.7) < 4 * se_mix + 1e-3 and se_mix < se
+    with pytest.raises(TypeError, match="proposal"):
+        prior.estimate_log_normaliser(10, proposal=comp_mu)
+    with pytest.raises(ValueError, match="shape"):
+        prior.estimate_log_normaliser(10, proposal=(comp_mu[:, :1], comp_lv[:, :1]))
+
+
+def test_elbo_and_log_marginal_with_a_swapped_prior(gen):
+    """elbo_with_prior / log_marginal_with_prior with log N(0, I) are the model's own ELBO and
+    importance-sampled log p(x); with the exact q(z) = N(m, e^lv) they match implicit_log_weights."""
+    model, m, lv = _ip_model()
+    x = (torch.rand(6, 6, generator=gen) > 0.5).float()
+    e_std = elbo_with_prior(model, x, standard_normal_log_prob, 9, generator=torch.Generator().manual_seed(3))
+    lw = model.log_weights(Batch(x), 9, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(e_std, lw.mean(0))
+    lp = log_marginal_with_prior(model, x, lambda z: gaussian_log_prob(z, m.expand_as(z), lv.expand_as(z)), 9,
+                                 generator=torch.Generator().manual_seed(4))
+    lw_imp = model.implicit_log_weights(Batch(x), 9, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(lp, torch.logsumexp(lw_imp, 0) - math.log(9), atol=1e-4, rtol=0)
+    with pytest.raises(TypeError, match="callable"):
+        elbo_with_prior(model, x, "N(0, I)")

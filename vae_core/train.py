@@ -342,12 +342,14 @@ class Autoencoder(LatentVariableModel):
 
 
 def pretrain_vade(model, train, epochs: int = 10, batch_size: int = 100, lr: float = 1e-3, seed: int = 0,
-                  progress: bool = False, codes_from=None, encoder_variance: float | None = 0.01, **fit_kwargs):
+                  progress: bool = False, codes_from=None, encoder_variance: float | None = 0.01, n_init: int = 5,
+                  **fit_kwargs):
     """The paper's initialisation of a :class:`~vae_core.models.vade.VaDE` (Jiang et al., 2017).
 
     Train its encoder and decoder as an :class:`Autoencoder` (with :func:`fit`; ``fit_kwargs`` such as
     ``device`` go to it), fit a Gaussian mixture to the codes of ``codes_from`` (default: the training
-    images) and copy it into the prior (:meth:`~vae_core.models.vade.VaDE.init_mixture`). Last, the
+    images; EM from ``n_init`` k-means starts, the best kept) and copy it into the prior
+    (:meth:`~vae_core.models.vade.VaDE.init_mixture`). Last, the
     encoder's variance head, which the autoencoder does not train, is set to ``encoder_variance`` times
     the mixture's mean variance (:meth:`~vae_core.models.vade.VaDE.reset_encoder_variance`; ``None``
     leaves it as it is).
@@ -358,7 +360,7 @@ def pretrain_vade(model, train, epochs: int = 10, batch_size: int = 100, lr: flo
     history = fit(Autoencoder(model), train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                   progress=progress, **fit_kwargs)
     x = train.x if codes_from is None else codes_from
-    gmm = model.init_mixture(model.encode_means(x.to(model.prior.means.device)).cpu(), seed=seed)
+    gmm = model.init_mixture(model.encode_means(x.to(model.prior.means.device)).cpu(), seed=seed, n_init=n_init)
     if encoder_variance is not None:
         model.reset_encoder_variance(encoder_variance * model.cluster_logvars.detach().exp().mean().item())
     return history, gmm

@@ -84,7 +84,8 @@ class FactorVAE(VAE):
     Args:
         input_dim, latent_dim, hidden_dims, likelihood, activation: as :class:`~vae_core.models.vae.VAE`.
         gamma: :math:`\gamma \ge 0`, the weight of the total-correlation penalty (``0``: a VAE whose
-            discriminator only watches). Kim & Mnih report results for values between about 6 and 40.
+            discriminator only watches). Kim & Mnih sweep it over a range on dSprites (values of order 10-100 as
+            reported second-hand; not checked against the paper here).
         discriminator_hidden: hidden sizes of the discriminator MLP.
         discriminator_lr: its Adam learning rate (``None``: the one ``fit`` uses).
         discriminator_betas: its Adam betas; ``(0.5, 0.9)`` as in common FactorVAE code.

@@ -44,8 +44,12 @@ class ImplicitPriorVAE(VAE):
     **Two priors.** ``implicit_prior`` is :math:`\mathcal N(z; 0, I)\,e^{T(z)}`
     (:class:`~vae_core.priors.ImplicitPrior`, the one the loss trains against). It is a probability
     density only when :math:`T` is exactly :math:`\log q(z)/\mathcal N(z)`; a trained classifier is
-    not, and :math:`\int \mathcal N(z)\,e^{T(z)}dz` (``implicit_prior.log_normaliser()``) can be above
-    or below 1, so every number that uses :math:`T` is an *estimate* of a bound, not a guaranteed one.
+    not, and :math:`Z = \int \mathcal N(z)\,e^{T(z)}dz` (``implicit_prior.estimate_log_normaliser()``) can
+    be above or below 1. For any :math:`T` with finite :math:`Z`, :math:`\mathcal N(z)e^{T(z)}/Z` is a proper
+    prior, so a number that adds :math:`T` *and subtracts* :math:`\log Z` is a true bound of that
+    normalised model, up to the Monte-Carlo error of :math:`\log\hat Z`; one that adds :math:`T` alone is
+    off by :math:`\log Z`. :func:`vae_core.evaluate.elbo_with_prior` and
+    :func:`~vae_core.evaluate.log_marginal_with_prior` evaluate the normalised prior.
     ``prior`` stays :math:`\mathcal N(0, I)`: the reported bound (``Output.elbo = recon - kl``),
     :meth:`log_weights` (so :func:`vae_core.evaluate.log_marginal`) and :meth:`sample` are those of
     the same encoder and decoder with the standard-normal prior, a true, normalised bound of a
@@ -94,7 +98,8 @@ class ImplicitPriorVAE(VAE):
                              generator: torch.Generator | None = None) -> torch.Tensor:
         r"""``(K, B)`` log-weights under the implicit prior, :math:`\log p(x|z_k) + \log\mathcal N(z_k; 0, I)
         + T(z_k) - \log q(z_k|x)`: :meth:`log_weights` plus :math:`T(z_k)`, an estimate that is only as
-        normalised as :math:`T` is (``implicit_prior.log_normaliser()`` estimates the offset)."""
+        normalised as :math:`T` is; subtract ``implicit_prior.estimate_log_normaliser()[0]`` for the
+        normalised prior."""
         x = self.as_batch(batch).x
         mu, logvar = self.encoder(x)
         z = reparameterize(mu, logvar, n_samples, generator)

@@ -136,6 +136,8 @@ class VaDE(VAE):
         """
         from sklearn.mixture import GaussianMixture as SklearnMixture
 
+        check_positive_int("n_init", n_init)
+        check_positive_int("max_iter", max_iter)
         codes = np.asarray(codes.detach().cpu() if isinstance(codes, torch.Tensor) else codes, dtype=np.float64)
         if codes.ndim != 2 or codes.shape[1] != self.latent_dim:
             raise ValueError(f"codes must have shape (N, {self.latent_dim}), got {codes.shape}; "
