@@ -12,16 +12,19 @@ I        3  the Gaussian KL                          ``distributions``, ``exact`
 II       4  score function vs reparameterization     ``estimators``
 II       5  Gumbel-softmax                           ``gumbel``
 III      6  AEVB, the VAE                            ``nets`` (decoders), ``priors``, ``objectives``,
-                                                     ``models.vae``, ``train``, ``check`` (self-checks)
+                                                     ``models.vae``, ``train``, ``fused`` (its fast step),
+                                                     ``check`` (self-checks)
 III      7  reproducing the paper                    ``paper`` (Fig. 2, gradient moments), ``models.wake_sleep``
 III      8  evaluating and diagnosing                ``evaluate``, ``diagnostics``, ``models.free_bits``
 IV       9  β-VAE                                    ``models.beta_vae``, ``linear_theory`` (exact β-VAE)
-IV       10 conditional and semi-supervised VAEs     ``models.cvae``, ``models.m2``
+IV       10 conditional and semi-supervised VAEs     ``models.cvae``, ``models.m2``, ``semisupervised`` (exact)
 IV       11 IWAE                                     ``models.iwae``, ``objectives.iwae_bound``, ``linear_theory``
 IV       12 categorical VAE                          ``models.categorical``
-IV       13 VaDE                                     ``models.vade`` (``priors.GaussianMixture``)
+IV       13 VaDE                                     ``models.vade`` (``priors.GaussianMixture``),
+                                                     ``data.toys`` (pinwheel)
 IV       14 implicit priors, FactorVAE               ``models.implicit_prior``, ``models.factor_vae``,
-                                                     ``data.shapes``, ``evaluate.mutual_information_gap``
+                                                     ``prior_theory`` (exact prior swap, Gaussian TC),
+                                                     ``data.sources``, ``evaluate.mutual_information_gap``
 IV       15 Ladder VAE                               ``models.ladder``, ``linear_theory`` (exact hierarchy)
 =======  ==========================================  ==========================================================
 
@@ -49,8 +52,8 @@ except metadata.PackageNotFoundError:  # run from a source tree that was never i
 
 #: the submodules, imported on first use as attributes (``vae_core.exact``, ``vae_core.widgets``, ...).
 SUBMODULES = ("check", "checkpoint", "data", "diagnostics", "distributions", "estimators", "evaluate", "exact",
-              "gumbel", "linear_theory", "models", "nets", "notebook", "objectives", "paper", "plots", "schedules",
-              "train", "widgets")
+              "fused", "gumbel", "linear_theory", "models", "nets", "notebook", "objectives", "paper", "plots",
+              "prior_theory", "schedules", "semisupervised", "train", "widgets")
 
 __all__ = ["MODELS", "VAE", "FreeBitsVAE", "WakeSleepVAE", "CapacityVAE", "RateConstrainedVAE", "CVAE", "M2",
            "IWAE", "CategoricalVAE", "ScoreFunctionCategoricalVAE", "VaDE",
