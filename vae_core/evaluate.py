@@ -242,45 +242,37 @@ def _check_log_prior(log_prior):
 
 
 @torch.no_grad()
+def _reduced_log_weights(model, x, log_prior, n_samples, batch_size, generator, reduce) -> torch.Tensor:
+    """``reduce`` over the K axis of ``log p(x|z_k) + log_prior(z_k) - log q(z_k|x)``, ``z_k ~ q(z|x)``,
+    batch by batch: ``(N,)``."""
+    _check_log_prior(log_prior)
+    check_tensor("x", x, min_dim=2)
+    check_positive_int("n_samples", n_samples)
+    check_positive_int("batch_size", batch_size)
+    from .distributions import gaussian_log_prob
+    from .estimators import reparameterize
+    out = []
+    with evaluating(model):
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            mu, logvar = model.encode(xb)
+            z = reparameterize(mu, logvar, n_samples, generator)                 # (K, B, d)
+            lw = model.log_likelihood(xb, z) + log_prior(z) - gaussian_log_prob(z, mu.expand_as(z), logvar.expand_as(z))
+            out.append(reduce(lw))
+    return torch.cat(out)
+
+
 def elbo_with_prior(model, x: torch.Tensor, log_prior, n_samples: int = 16, batch_size: int = 500,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Per-example ELBO ``(N,)`` of ``model``'s encoder and decoder under the prior ``log_prior``:
     :math:`\frac1L\sum_l[\log p(x|z_l) + \log p(z_l) - \log q(z_l|x)]`, :math:`z_l\sim q(z|x)`, ``L = n_samples``
     (a Monte-Carlo KL, so it works for any prior)."""
-    _check_log_prior(log_prior)
-    check_tensor("x", x, min_dim=2)
-    check_positive_int("n_samples", n_samples)
-    check_positive_int("batch_size", batch_size)
-    from .distributions import gaussian_log_prob
-    from .estimators import reparameterize
-    out = []
-    with evaluating(model):
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
-            mu, logvar = model.encode(xb)
-            z = reparameterize(mu, logvar, n_samples, generator)                 # (L, B, d)
-            lw = model.log_likelihood(xb, z) + log_prior(z) - gaussian_log_prob(z, mu.expand_as(z), logvar.expand_as(z))
-            out.append(lw.mean(0))
-    return torch.cat(out)
+    return _reduced_log_weights(model, x, log_prior, n_samples, batch_size, generator, lambda lw: lw.mean(0))
 
 
-@torch.no_grad()
 def log_marginal_with_prior(model, x: torch.Tensor, log_prior, n_samples: int = 100, batch_size: int = 100,
                             generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Per-example importance-sampled :math:`\log p(x) \approx \log\frac1K\sum_k p(x|z_k)p(z_k)/q(z_k|x)` ``(N,)``
     under the prior ``log_prior``, with ``K = n_samples`` draws from the encoder (a stochastic lower bound)."""
-    _check_log_prior(log_prior)
-    check_tensor("x", x, min_dim=2)
-    check_positive_int("n_samples", n_samples)
-    check_positive_int("batch_size", batch_size)
-    from .distributions import gaussian_log_prob
-    from .estimators import reparameterize
-    out = []
-    with evaluating(model):
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
-            mu, logvar = model.encode(xb)
-            z = reparameterize(mu, logvar, n_samples, generator)
-            lw = model.log_likelihood(xb, z) + log_prior(z) - gaussian_log_prob(z, mu.expand_as(z), logvar.expand_as(z))
-            out.append(torch.logsumexp(lw, 0) - math.log(n_samples))
-    return torch.cat(out)
+    return _reduced_log_weights(model, x, log_prior, n_samples, batch_size, generator,
+                                lambda lw: torch.logsumexp(lw, 0) - math.log(n_samples))
