@@ -5,8 +5,11 @@ Times, interleaved in one process (round robin over ``--repeats`` rounds of ``--
 medians and ranges over the rounds):
 
 * ``autograd``  ``model.loss`` + ``backward()`` + the fused Adam step (fit with ``fused=False``)
-* ``fused``     :class:`vae_core.fused.FusedVAEStep` + the same Adam step (what fit does by default)
-* ``adam``      the Adam step alone
+* ``fused``     :class:`vae_core.fused.FusedVAEStep` + the same ``opt.step()``
+* ``fit_step``  :class:`vae_core.fused.FusedVAEStep` + the fused Adam kernel called directly on the
+  optimizer's state (what fit does by default: ``vae_core.train._DirectAdam``)
+* ``adam``      the Adam step alone, ``opt.step()``
+* ``adam_direct`` the Adam kernel alone, as fit calls it
 * ``gemms``     the five large matrix products the step cannot avoid, on buffers of the same shapes
   (encoder layer 1 and decoder output forward; decoder-output weight and input gradients; encoder
   layer-1 weight gradient): the floor of any implementation using these GEMMs
@@ -41,7 +44,7 @@ def main(argv=None) -> dict:
     from vae_core import VAE
     from vae_core.fused import FusedVAEStep
     from vae_core.models.base import Batch
-    from vae_core.train import make_optimizer
+    from vae_core.train import _DirectAdam, make_optimizer
 
     B, D, H, d = args.batch, 784, 400, 20
     torch.manual_seed(0)
@@ -61,6 +64,12 @@ def main(argv=None) -> dict:
         step(x, gen)
         opt.step()
 
+    direct = _DirectAdam(opt)
+
+    def fit_step():
+        step(x, gen)
+        direct.step()
+
     W1, W4 = torch.randn(H, D), torch.randn(D, H)
     h, d4, d1 = torch.randn(B, H), torch.randn(B, D), torch.randn(B, H)
     o1, o4, g1, g4 = torch.empty(B, H), torch.empty(B, D), torch.empty(H, D), torch.empty(D, H)
@@ -78,7 +87,8 @@ def main(argv=None) -> dict:
     def peak():
         torch.mm(big, big, out=bo)
 
-    cases = {"autograd": autograd, "fused": fused, "adam": opt.step, "gemms": gemms, "peak": peak}
+    cases = {"autograd": autograd, "fused": fused, "fit_step": fit_step, "adam": opt.step,
+             "adam_direct": direct.step, "gemms": gemms, "peak": peak}
     calls = {k: max(1, args.steps // 5) if k == "peak" else args.steps for k in cases}
     for f in cases.values():   # warm up
         for _ in range(3):
@@ -100,17 +110,19 @@ def main(argv=None) -> dict:
                      "steps": args.steps, "torch": torch.__version__, "machine": platform.processor() or platform.machine()},
         "seconds": {k: {"median": med[k], "min": min(v), "max": max(v)} for k, v in times.items()},
         "peak_gflops": peak_flops / 1e9,
-        "fraction_of_peak": {k: step_flops / med[k] / peak_flops for k in ("autograd", "fused")},
+        "fraction_of_peak": {k: step_flops / med[k] / peak_flops for k in ("autograd", "fused", "fit_step")},
         "gemm_floor_fraction": big5 / med["gemms"] / peak_flops,
         "autograd_over_fused": med["autograd"] / med["fused"],
-        "epoch_seconds_60k": {k: med[k] * -(-60_000 // B) for k in ("autograd", "fused")},
+        "autograd_over_fit_step": med["autograd"] / med["fit_step"],
+        "epoch_seconds_60k": {k: med[k] * -(-60_000 // B) for k in ("autograd", "fused", "fit_step")},
     }
     print(f"threads {args.threads}, batch {B}: peak {result['peak_gflops']:.1f} GFLOP/s")
     for k in cases:
         print(f"  {k:9s} {med[k] * 1e3:8.3f} ms  (range {min(times[k]) * 1e3:.3f}-{max(times[k]) * 1e3:.3f})")
-    print(f"  fraction of peak: autograd {result['fraction_of_peak']['autograd']:.2f}, fused "
-          f"{result['fraction_of_peak']['fused']:.2f} (the five GEMMs alone: {result['gemm_floor_fraction']:.2f}); "
-          f"autograd / fused = {result['autograd_over_fused']:.2f}")
+    fr = result["fraction_of_peak"]
+    print(f"  fraction of peak: autograd {fr['autograd']:.2f}, fused {fr['fused']:.2f}, fit's step "
+          f"{fr['fit_step']:.2f} (the five GEMMs alone: {result['gemm_floor_fraction']:.2f}); "
+          f"autograd / fit's step = {result['autograd_over_fit_step']:.2f}")
     if args.json:
         from vae_core.data.files import atomic_write
         with atomic_write(Path(args.json), "w") as f:

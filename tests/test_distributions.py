@@ -131,3 +131,24 @@ def test_type_errors_name_the_fix(call):
 def test_shape_mismatch_is_reported():
     with pytest.raises(ValueError, match=r"shapes do not match: mu\(2, 3\), logvar\(2, 4\)"):
         D.kl_normal_standard(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+def test_sample_bernoulli_has_the_bernoulli_distribution():
+    from vae_core.distributions import sample_bernoulli
+    p = torch.tensor([0.0, 0.02, 0.3, 0.5, 0.9, 1.0], dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    draws = sample_bernoulli(p.expand(20_000, 6), g)
+    assert draws.dtype == torch.float64 and set(draws.unique().tolist()) <= {0.0, 1.0}
+    freq = draws.mean(0)
+    assert freq[0] == 0 and freq[-1] == 1                       # p = 0 never fires, p = 1 always does
+    sd = (p * (1 - p) / 20_000).sqrt()
+    assert ((freq - p).abs() <= 5 * sd + 1e-12).all()            # within 5 binomial sd of p
+    # pixels are independent: the covariance of two p = 0.5 columns is ~0 (sd 1/(4 sqrt(n)))
+    a = sample_bernoulli(torch.full((20_000, 2), 0.5), g)
+    assert abs(((a[:, 0] - 0.5) * (a[:, 1] - 0.5)).mean().item()) < 5 * 0.25 / 20_000 ** 0.5
+    # the same generator state gives the same draws; works on probabilities with a graph
+    p_grad = torch.full((3, 4), 0.5, requires_grad=True)
+    assert torch.equal(sample_bernoulli(p_grad, torch.Generator().manual_seed(4)),
+                       sample_bernoulli(p_grad.detach(), torch.Generator().manual_seed(4)))
+    with pytest.raises(TypeError, match="floating"):
+        sample_bernoulli(torch.ones(3, dtype=torch.long))

@@ -133,3 +133,31 @@ def test_fused_fit_rejects_bad_pixels_like_the_model_does():
         fit(VAE(8, 2, (4,)), x, epochs=1, progress=False)
     with pytest.raises(ValueError, match="finite"):
         fit(VAE(8, 2, (4,)), torch.full((20, 8), float("nan")), epochs=1, progress=False)
+
+
+def test_direct_adam_is_the_fused_adam_step_bit_for_bit():
+    """fit's shortcut around torch.optim.Adam.step (the same fused kernel on the optimizer's own state)
+    moves the weights exactly as opt.step() does, and leaves a true state_dict behind."""
+    from vae_core.train import _DirectAdam, make_optimizer
+    torch.manual_seed(0)
+    a, b = VAE(10, 2, (6,)), VAE(10, 2, (6,))
+    b.load_state_dict(a.state_dict())
+    opt_a, opt_b = make_optimizer(a.parameters(), lr=3e-2, weight_decay=1e-3), \
+        make_optimizer(b.parameters(), lr=3e-2, weight_decay=1e-3)
+    assert _DirectAdam.applies(opt_b)
+    direct = _DirectAdam(opt_b)
+    for step in range(6):
+        for p, q in zip(a.parameters(), b.parameters()):
+            p.grad = torch.randn(p.shape, generator=torch.Generator().manual_seed(step))
+            q.grad = p.grad.clone()
+        opt_a.step()
+        direct.step()
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert torch.equal(p, q)
+    sa, sb = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+    assert all(torch.equal(sa[k]["step"], sb[k]["step"]) and sb[k]["step"].item() == 6 for k in sa)
+    assert all(torch.equal(sa[k]["exp_avg_sq"], sb[k]["exp_avg_sq"]) for k in sa)
+    # anything but a plain fused Adam of one group takes opt.step()
+    assert not _DirectAdam.applies(make_optimizer(a.parameters(), "adagrad"))
+    assert not _DirectAdam.applies(torch.optim.Adam(a.parameters(), amsgrad=True, fused=True))
+    assert not _DirectAdam.applies(torch.optim.Adam(a.parameters()))

@@ -257,3 +257,64 @@ def test_weight_decay_pulls_weights_towards_zero():
     fit(decayed, x, epochs=3, batch_size=50, progress=False, optimizer="adagrad", lr=0.05, weight_decay=5.0)
     norm = lambda m: sum((p ** 2).sum() for p in m.parameters()).item()   # noqa: E731
     assert norm(decayed) < norm(plain)
+
+
+class _Recorder(LatentVariableModel):
+    """A VAE that keeps a copy of every training batch it is given."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.vae = VAE(dim, 2, (8,))
+        self.input_dim, self.latent_dim = dim, 2
+        self.batches = []
+
+    def loss(self, batch, generator=None):
+        self.batches.append(batch.x.clone())
+        return self.vae.loss(batch, generator)
+
+
+def test_dynamic_binarization_is_drawn_batch_by_batch(monkeypatch):
+    from vae_core import data
+    grey = torch.rand(90, 12, generator=torch.Generator().manual_seed(0))
+    ds = data.Dataset(x=grey, y=None, image_shape=None, name="toy", split="train", binarize="dynamic")
+    model = _Recorder(12)
+    fit(model, ds, epochs=40, batch_size=30, progress=False)
+    seen = torch.stack(model.batches)                       # 40 epochs x 3 batches of 30
+    assert set(seen.unique().tolist()) == {0.0, 1.0}        # binary pixels, never grey levels
+    # every image is seen once per epoch, so the mean over batches per epoch is its grey mean, and
+    # across 40 epochs each pixel's frequency is near its grey level (binomial sd <= 0.08)
+    per_epoch = seen.view(40, 90, 12)
+    assert torch.allclose(per_epoch.mean((1, 2)), grey.mean().expand(40), atol=0.05)
+    assert not torch.equal(per_epoch[0], per_epoch[1])       # a fresh sample every epoch (and shuffle)
+    # a run stopped early by on_step never binarizes the whole set at once
+    monkeypatch.setattr(data.Dataset, "epoch_data", lambda *a, **k: pytest.fail("epoch_data was called"))
+    stopped = _Recorder(12)
+    hist = fit(stopped, ds, epochs=5, batch_size=30, progress=False, on_step=lambda n, m: n >= 60)
+    assert hist.examples_seen == [60] and len(stopped.batches) == 2
+
+
+def test_dynamic_binarization_frequencies_match_the_grey_levels():
+    from vae_core import data
+    grey = torch.linspace(0, 1, 11).repeat(4, 1)             # 4 images, pixels 0, 0.1, ..., 1
+    ds = data.Dataset(x=grey, y=None, image_shape=None, name="toy", split="train", binarize="dynamic")
+    model = _Recorder(11)
+    fit(model, ds, epochs=500, batch_size=4, progress=False)
+    freq = torch.cat(model.batches).mean(0)                   # 2,000 draws per pixel: sd <= 0.012
+    assert freq[0] == 0 and freq[-1] == 1                     # p = 0 and p = 1 are exact
+    assert torch.allclose(freq, grey[0], atol=0.05)
+
+
+def test_make_optimizer_adagrad_is_adagrad_with_the_weight_decay_by_hand():
+    from vae_core.train import make_optimizer
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(6, 5, dtype=torch.float64))
+    hand, sums = w.detach().clone(), torch.zeros(6, 5, dtype=torch.float64)
+    opt = make_optimizer([w], "adagrad", lr=0.1, weight_decay=0.3)
+    for _ in range(4):
+        g = torch.randn(6, 5, dtype=torch.float64)
+        w.grad = g.clone()
+        opt.step()
+        g = g + 0.3 * hand
+        sums += g * g
+        hand -= 0.1 * g / (sums.sqrt() + 1e-10)
+    torch.testing.assert_close(w.detach(), hand, rtol=1e-12, atol=1e-12)

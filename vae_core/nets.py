@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ._validate import check_hidden, check_positive_int
-from .distributions import bernoulli_log_prob, gaussian_log_prob
+from .distributions import bernoulli_log_prob, gaussian_log_prob, sample_bernoulli
 
 __all__ = ["mlp", "GaussianMLP", "BernoulliMLP", "DECODERS", "soft_clamp", "ACTIVATIONS"]
 
@@ -109,7 +109,7 @@ class BernoulliMLP(nn.Module):
         return torch.sigmoid(self(given))
 
     def sample(self, given: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.bernoulli(self.mean(given), generator=generator)
+        return sample_bernoulli(self.mean(given), generator)
 
     def export(self) -> tuple[nn.Sequential, str]:
         """A float32 CPU copy of the network (it gives logits), and ``"sigmoid"``."""

@@ -125,7 +125,8 @@ def permutation_tc_estimate(cov, steps: int = 600, batch_size: int = 512, hidden
     torch.manual_seed(seed)
     L = torch.linalg.cholesky(C)
     disc = Discriminator(len(C), hidden)
-    opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
+    from .train import make_optimizer   # the fused Adam
+    opt = make_optimizer(disc.parameters(), lr=lr, betas=(0.5, 0.9))
     for _ in range(steps):
         z = torch.randn(batch_size, len(C), generator=g) @ L.T
         loss = disc.ratio_loss(z, permute_dims(z, generator=g))

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ._validate import check_nonnegative_float, check_positive_int, check_tensor
+from .train import make_optimizer
 
 __all__ = ["simplex_means", "bayes_accuracy", "sample_classes", "split_labels", "log_joint", "log_evidence",
            "labelled_bound", "unlabelled_bound", "M2WithoutZ", "fit_m2_without_z", "semi_supervised_em",
@@ -211,7 +212,7 @@ def fit_m2_without_z(x_lab: torch.Tensor, y_lab: torch.Tensor, x_unl: torch.Tens
     x_lab, x_unl, y_lab, C = _check_split(x_lab, y_lab, x_unl)
     alpha = paper_alpha(len(x_lab) + len(x_unl)) if alpha is None else alpha
     model = M2WithoutZ(nearest_mean(x_lab, y_lab, C))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = make_optimizer(model.parameters(), lr=lr)
     with _one_thread():
         for _ in range(check_positive_int("steps", steps)):
             loss = -model.objective(x_lab, y_lab, x_unl, alpha)
@@ -269,7 +270,7 @@ def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, n_classes: int, st
     net = nn.Linear(x.shape[1], n_classes, dtype=x.dtype)
     nn.init.zeros_(net.weight)
     nn.init.zeros_(net.bias)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = make_optimizer(net.parameters(), lr=lr)
     with _one_thread():
         for _ in range(check_positive_int("steps", steps)):
             loss = nn.functional.cross_entropy(net(x), y) + 0.5 * weight_decay * net.weight.pow(2).sum()
@@ -401,7 +402,7 @@ def train_supervised_baseline(features: torch.Tensor, y: torch.Tensor, labelled:
     y = _check_labels(y, len(features))
     torch.manual_seed(seed)
     net = mlp(features.shape[1], (check_positive_int("hidden", hidden),), int(y.max()) + 1, "tanh")
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = make_optimizer(net.parameters(), lr=lr)
     with _one_thread():
         for _ in range(check_positive_int("steps", steps)):
             loss = nn.functional.cross_entropy(net(features[labelled]), y[labelled])

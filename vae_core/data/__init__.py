@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from vae_core._validate import check_positive_int, check_tensor
+from vae_core.distributions import sample_bernoulli
 from .files import (DATASETS, ChecksumError, DataUnavailableError, _check_name, _download_missing, _how_to_supply,
                     _load_frey, _load_idx_pair, cache_dir, download, find_local)
 
@@ -101,11 +102,12 @@ class Dataset:
     def epoch_data(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """The tensor to train on for one epoch.
 
-        For ``binarize="dynamic"`` a fresh binary sample ``torch.bernoulli(x)`` on every call
-        (drawn from ``generator`` when given); otherwise ``x`` itself, not a copy.
+        For ``binarize="dynamic"`` a fresh binary sample of ``x``
+        (:func:`~vae_core.distributions.sample_bernoulli`, from ``generator`` when given) on every
+        call; otherwise ``x`` itself, not a copy.
         """
         if self.binarize == "dynamic":
-            return torch.bernoulli(self.x, generator=generator)
+            return sample_bernoulli(self.x, generator)
         return self.x
 
     def epoch(self, generator: Optional[torch.Generator] = None) -> tuple:
