@@ -12,12 +12,12 @@ every fresh kernel) and the step times, interleaved, median and range over ``--r
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
+
+from fused_step import interleaved, report   # this folder's step benchmark: its timing loop and report
 
 
 def main(argv=None) -> dict:
@@ -71,13 +71,7 @@ def main(argv=None) -> dict:
     for f in cases.values():
         for _ in range(5):
             f()
-    times = {k: [] for k in cases}
-    for r in range(args.repeats):
-        for k in (list(cases) if r % 2 == 0 else list(cases)[::-1]):
-            t = time.perf_counter()
-            for _ in range(args.steps):
-                cases[k]()
-            times[k].append((time.perf_counter() - t) / args.steps)
+    times = interleaved(cases, args.repeats, {k: args.steps for k in cases})
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {"settings": {"threads": args.threads, "batch": B, "repeats": args.repeats, "steps": args.steps,
                            "torch": torch.__version__},
@@ -85,13 +79,8 @@ def main(argv=None) -> dict:
               "seconds": {k: {"median": med[k], "min": min(v), "max": max(v)} for k, v in times.items()},
               "compiled_over_fit_step": med["compiled"] / med["fit_step"]}
     print(f"torch.compile: {compile_s:.1f} s to compile and take the first step")
-    for k in cases:
-        print(f"  {k:9s} {med[k] * 1e3:7.2f} ms  (range {min(times[k]) * 1e3:.2f}-{max(times[k]) * 1e3:.2f})")
+    report(cases, times, med, args.json, result)
     print(f"  compiled / fit's step = {result['compiled_over_fit_step']:.2f}")
-    if args.json:
-        from vae_core.data.files import atomic_write
-        with atomic_write(Path(args.json), "w") as f:
-            f.write(json.dumps(result, indent=2) + "\n")
     return result
 
 

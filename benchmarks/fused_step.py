@@ -32,6 +32,30 @@ from pathlib import Path
 import torch
 
 
+def interleaved(cases: dict, repeats: int, calls: dict) -> dict:
+    """``{name: [seconds per call, one per round]}``: ``repeats`` rounds over ``cases`` (callables),
+    ``calls[name]`` calls each, the order rotated by one case every round."""
+    times = {k: [] for k in cases}
+    names = list(cases)
+    for r in range(repeats):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            t = time.perf_counter()
+            for _ in range(calls[k]):
+                cases[k]()
+            times[k].append((time.perf_counter() - t) / calls[k])
+    return times
+
+
+def report(cases, times: dict, med: dict, json_path, result: dict) -> None:
+    """Print each case's median and range in ms, and write ``result`` to ``json_path`` (when given)."""
+    for k in cases:
+        print(f"  {k:11s} {med[k] * 1e3:8.3f} ms  (range {min(times[k]) * 1e3:.3f}-{max(times[k]) * 1e3:.3f})")
+    if json_path:
+        from vae_core.data.files import atomic_write
+        with atomic_write(Path(json_path), "w") as f:
+            f.write(json.dumps(result, indent=2) + "\n")
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
@@ -93,14 +117,7 @@ def main(argv=None) -> dict:
     for f in cases.values():   # warm up
         for _ in range(3):
             f()
-    times = {k: [] for k in cases}
-    names = list(cases)
-    for r in range(args.repeats):
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            t = time.perf_counter()
-            for _ in range(calls[k]):
-                cases[k]()
-            times[k].append((time.perf_counter() - t) / calls[k])
+    times = interleaved(cases, args.repeats, calls)
     med = {k: statistics.median(v) for k, v in times.items()}
     peak_flops = 2 * 1024 ** 3 / med["peak"]
     big5 = 5 * 2 * B * D * H
@@ -117,16 +134,11 @@ def main(argv=None) -> dict:
         "epoch_seconds_60k": {k: med[k] * -(-60_000 // B) for k in ("autograd", "fused", "fit_step")},
     }
     print(f"threads {args.threads}, batch {B}: peak {result['peak_gflops']:.1f} GFLOP/s")
-    for k in cases:
-        print(f"  {k:9s} {med[k] * 1e3:8.3f} ms  (range {min(times[k]) * 1e3:.3f}-{max(times[k]) * 1e3:.3f})")
     fr = result["fraction_of_peak"]
+    report(cases, times, med, args.json, result)
     print(f"  fraction of peak: autograd {fr['autograd']:.2f}, fused {fr['fused']:.2f}, fit's step "
           f"{fr['fit_step']:.2f} (the five GEMMs alone: {result['gemm_floor_fraction']:.2f}); "
           f"autograd / fit's step = {result['autograd_over_fit_step']:.2f}")
-    if args.json:
-        from vae_core.data.files import atomic_write
-        with atomic_write(Path(args.json), "w") as f:
-            f.write(json.dumps(result, indent=2) + "\n")
     return result
 
 

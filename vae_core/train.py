@@ -105,8 +105,8 @@ class _DirectAdam:
         g = opt.param_groups[0]
         plain = not any(g.get(k) for k in ("amsgrad", "maximize", "capturable", "differentiable",
                                            "decoupled_weight_decay"))
-        scalars = all(isinstance(v, float) for v in (g["lr"], *g["betas"], g["eps"], float(g["weight_decay"])))
-        return bool(g.get("fused")) and plain and scalars and not isinstance(g["lr"], torch.Tensor)
+        scalars = all(isinstance(v, float) for v in (g["lr"], *g["betas"], g["eps"]))   # not tensors
+        return bool(g.get("fused")) and plain and scalars
 
     def step(self) -> None:
         group = self.opt.param_groups[0]
